@@ -1,0 +1,133 @@
+"""VideoModel: the denoiser with its condition encoders and noise schedule, saved as a checkpoint.
+
+A checkpoint folder holds `config.json` (a ModelConfig) and `model.safetensors` (all weights).
+Nothing is ever unpickled: a folder with only .bin / .pt / .ckpt files is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import ModelConfig, from_dict, to_dict
+from .encoders import AudioEncoder, TextEncoder
+from .model import VideoDenoiser
+from .schedules import NoiseSchedule
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+@dataclasses.dataclass
+class Conditioning:
+    """What the denoiser attends to: context tokens (B, L, D) (text tokens, then one audio token per
+    frame when audio is used), their key mask (B, L), and per-frame features (B, F, D) or None."""
+
+    context: torch.Tensor
+    context_mask: torch.Tensor
+    frame_cond: torch.Tensor | None
+    num_text_tokens: int
+
+    def select(self, index: torch.Tensor | slice) -> "Conditioning":
+        fc = None if self.frame_cond is None else self.frame_cond[index]
+        return Conditioning(self.context[index], self.context_mask[index], fc, self.num_text_tokens)
+
+
+class VideoModel(nn.Module):
+    """Denoiser + text encoder + audio encoder + schedule: everything a checkpoint restores."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.denoiser = VideoDenoiser(cfg)
+        self.text = TextEncoder(cfg)
+        self.audio = AudioEncoder(cfg)
+        self.schedule = NoiseSchedule(cfg.schedule, cfg.num_train_timesteps)
+
+    def encode(
+        self,
+        token_ids: torch.Tensor,
+        num_frames: int,
+        audio: torch.Tensor | None = None,
+        has_audio: torch.Tensor | None = None,
+    ) -> Conditioning:
+        """token_ids (B, L); audio (B, S) at cfg.audio_sample_rate or None; has_audio (B,) bool
+        masks audio per row (for conditioning dropout and mixed batches)."""
+        text, text_mask = self.text(token_ids)
+        if audio is None:
+            return Conditioning(text, text_mask, None, text.shape[1])
+        audio_tokens = self.audio(audio, num_frames)  # (B, F, D)
+        if has_audio is None:
+            has_audio = torch.ones(audio.shape[0], dtype=torch.bool, device=audio.device)
+        audio_tokens = audio_tokens * has_audio[:, None, None].to(audio_tokens.dtype)
+        mask = torch.cat([text_mask, has_audio[:, None].expand(-1, num_frames)], dim=1)
+        return Conditioning(torch.cat([text, audio_tokens], dim=1), mask, audio_tokens, text.shape[1])
+
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        cond: Conditioning,
+        image: torch.Tensor | None = None,
+        image_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The raw model output (cfg.prediction_type) for x_t (B, C, F, H, W) at timesteps t (B,)."""
+        return self.denoiser(x_t, t, cond.context, cond.context_mask, cond.frame_cond, image, image_mask)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_pretrained(self, directory: str | Path, *, dtype: torch.dtype | None = None, metadata: dict | None = None) -> Path:
+        """Write config.json + model.safetensors (optionally cast, e.g. to float16 to halve the size)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(json.dumps(to_dict(self.cfg), indent=2, sort_keys=True) + "\n")
+        state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous() for k, v in self.state_dict().items()}
+        save_file(state, directory / WEIGHTS_NAME, metadata={k: str(v) for k, v in (metadata or {}).items()})
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, device: str | torch.device = "cpu") -> "VideoModel":
+        """Load a local checkpoint folder. Every problem is a ValueError naming the file and the fix."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise ValueError(f"checkpoint folder {str(directory)!r} does not exist")
+        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+        if not weights_path.is_file():
+            pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+            if pickles:
+                raise ValueError(
+                    f"refusing to load {pickles} from {str(directory)!r}: pickle-based weights can run code; "
+                    f"vidgen only loads {WEIGHTS_NAME} (safetensors)"
+                )
+            raise ValueError(f"{str(directory)!r} has no {WEIGHTS_NAME}")
+        if not config_path.is_file():
+            raise ValueError(f"{str(directory)!r} has no {CONFIG_NAME}")
+        try:
+            cfg = from_dict(ModelConfig, json.loads(config_path.read_text()))
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            raise ValueError(f"invalid {CONFIG_NAME} in {str(directory)!r}: {e}") from None
+        try:
+            state = load_file(weights_path, device="cpu")
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise ValueError(f"{str(weights_path)!r} is not a readable safetensors file (corrupt or truncated?): {e}") from None
+        model = cls(cfg)
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+        if missing or unexpected or wrong:
+            raise ValueError(
+                f"{CONFIG_NAME} does not match the weights in {str(directory)!r}: "
+                f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}"
+            )
+        model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+        return model.to(device).eval()

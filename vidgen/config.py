@@ -1,0 +1,97 @@
+"""Configuration dataclasses with a JSON round trip.
+
+Configs are plain data: every module receives the config it needs instead of reading globals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A dataclass as a JSON-ready dict (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build `cls` from a dict, refusing unknown keys so a mismatched config fails loudly."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown config keys {unknown}")
+    kwargs = {}
+    for key, value in data.items():
+        # JSON has no tuples; restore them where the field default is one.
+        default = names[key].default
+        if isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def save_json(config: Any, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")
+
+
+def load_json(cls: type[T], path: str | Path) -> T:
+    return from_dict(cls, json.loads(Path(path).read_text()))
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model: the denoiser and its condition encoders.
+
+    The denoiser works on a space-to-depth view of the video: `patch_size`×`patch_size` pixel
+    blocks become channels (a conv stage at H/patch), then one more 2× downsample to the grid where
+    the transformer blocks run (H/(2·patch)). At 64×64 with patch 4 that grid is 8×8 per frame.
+    """
+
+    # video
+    in_channels: int = 3
+    sample_size: int = 64  # default height = width
+    num_frames: int = 16  # default frame count
+    max_frames: int = 32  # size of the learnable temporal position bias table
+    fps: int = 8
+    # denoiser
+    patch_size: int = 4
+    conv_channels: int = 32
+    width: int = 96
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 2.0
+    variant: str = "factorized"  # "factorized" (spatial then temporal) or "joint" (space-time)
+    temporal_attention: bool = True
+    image_condition: bool = True  # first frame + mask concatenated as extra input channels
+    # text encoder (open_clip TextTransformer, trained with the denoiser)
+    context_length: int = 32
+    text_width: int = 96
+    text_layers: int = 2
+    text_heads: int = 4
+    # Words whose BPE tokens get their own embedding rows; every other token shares one "unknown"
+    # row. Empty = the full 49,408-token open_clip vocabulary.
+    vocabulary: tuple[str, ...] = ()
+    # audio encoder (log-mel spectrogram -> one token per video frame)
+    audio_sample_rate: int = 16000
+    n_mels: int = 32
+    # diffusion
+    schedule: str = "cosine"  # "cosine" or "linear"
+    num_train_timesteps: int = 1000
+    prediction_type: str = "v"  # "v", "eps" or "x0"
+
+    def __post_init__(self) -> None:
+        if self.variant not in ("factorized", "joint"):
+            raise ValueError(f"variant must be 'factorized' or 'joint', got {self.variant!r}")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        if self.prediction_type not in ("v", "eps", "x0"):
+            raise ValueError(f"unknown prediction_type {self.prediction_type!r}")
+
+    @property
+    def downsample(self) -> int:
+        """Pixels per attention-grid cell along each side."""
+        return self.patch_size * 2

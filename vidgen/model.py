@@ -1,0 +1,228 @@
+"""VideoDenoiser: a small conv + spatio-temporal transformer hybrid.
+
+Shape walk-through at the defaults (B, 3, 16, 64, 64), patch 4, 8x8 attention grid:
+
+    x_t (+ first-frame image + mask channels)    (B, 7, F, 64, 64)
+    space-to-depth (pixel unshuffle 4), per frame (B*F, 112, 16, 16)
+    1x1 conv in, ResBlock                        (B*F, C, 16, 16)    convs learn local shape fast
+    stride-2 conv                                (B*F, D, 8, 8) -> tokens (B, F, 64, D)
+    SpatioTemporalBlock x depth                  (B, F, 64, D)       spatial -> temporal -> cross -> MLP
+    1x1 conv + pixel shuffle 2, + skip, ResBlock (B*F, C, 16, 16)
+    3x3 conv out + pixel shuffle 4               (B, 3, F, 64, 64)   the prediction (v by default)
+
+Conditioning: the timestep, the frame index and the per-frame audio features form one embedding
+per frame that modulates every block (adaLN / FiLM); text and audio tokens are the keys of the
+cross-attention. The "joint" variant replaces spatial+temporal attention with one attention over
+all F*N space-time tokens, for comparison.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import Attention, attention_modules, get_processors, set_processors
+from .config import ModelConfig
+
+
+def sinusoidal(positions: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal features of (...) positions -> (..., dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=positions.device) / half)
+    args = positions.float()[..., None] * freqs
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+@lru_cache(maxsize=16)
+def _grid_pos_embed(h: int, w: int, dim: int) -> torch.Tensor:
+    """Fixed 2D sin-cos position embedding (h*w, dim), half the channels for y and half for x."""
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    return torch.cat([sinusoidal(ys.flatten(), dim // 2), sinusoidal(xs.flatten(), dim // 2)], dim=-1)
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-conv twice, FiLM from the per-frame embedding, residual; works per frame."""
+
+    def __init__(self, in_ch: int, out_ch: int, emb_dim: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(8, in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.film = nn.Linear(emb_dim, 2 * out_ch)
+        self.norm2 = nn.GroupNorm(8, out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """x (B*F, C, h, w), emb (B*F, E)."""
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
+        h = self.conv2(F.silu(modulate(self.norm2(h), shift, scale)))
+        return self.skip(x) + h
+
+
+class SpatioTemporalBlock(nn.Module):
+    """Spatial self-attention -> temporal (TGS) self-attention -> cross-attention -> MLP.
+
+    Self-attention and MLP branches are adaLN-zero modulated by the per-frame embedding (each
+    branch starts as the identity); cross-attention uses a plain pre-norm.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.width
+        self.variant = cfg.variant
+        self.use_temporal = cfg.temporal_attention and cfg.variant == "factorized"
+        branches = 2 + int(self.use_temporal)  # (spatial | joint), [temporal], mlp
+        self.ada = nn.Linear(d, 3 * d * branches)
+        nn.init.zeros_(self.ada.weight)
+        nn.init.zeros_(self.ada.bias)
+        self.norm_s = nn.LayerNorm(d, elementwise_affine=False)
+        if cfg.variant == "joint":
+            self.joint = Attention(d, cfg.heads, "joint")
+        else:
+            self.spatial = Attention(d, cfg.heads, "spatial")
+        if self.use_temporal:
+            self.norm_t = nn.LayerNorm(d, elementwise_affine=False)
+            self.temporal = Attention(d, cfg.heads, "temporal", max_frames=cfg.max_frames)
+        self.norm_c = nn.LayerNorm(d)
+        self.cross = Attention(d, cfg.heads, "cross", context_dim=d)
+        self.norm_m = nn.LayerNorm(d, elementwise_affine=False)
+        hidden = int(d * cfg.mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+        """x (B, F, N, D); emb (B, F, D) per-frame embedding; context (B, L, D); context_mask (B, L)."""
+        B, Fr, N, D = x.shape
+        mods = self.ada(F.silu(emb))[:, :, None].chunk(3 * (2 + int(self.use_temporal)), dim=-1)  # each (B, F, 1, D)
+        mods = iter(mods)
+
+        shift, scale, gate = next(mods), next(mods), next(mods)
+        h = modulate(self.norm_s(x), shift, scale)
+        if self.variant == "joint":
+            h = self.joint(h.reshape(B, Fr * N, D), layout=(B, Fr, N)).reshape(B, Fr, N, D)
+        else:
+            h = self.spatial(h.reshape(B * Fr, N, D), layout=(B, Fr, N)).reshape(B, Fr, N, D)
+        x = x + gate * h
+
+        if self.use_temporal:
+            shift, scale, gate = next(mods), next(mods), next(mods)
+            h = modulate(self.norm_t(x), shift, scale)
+            h = h.transpose(1, 2).reshape(B * N, Fr, D)  # b f n d -> (b n) f d
+            h = self.temporal(h, layout=(B, Fr, N)).reshape(B, N, Fr, D).transpose(1, 2)
+            x = x + gate * h
+
+        # Cross-attention: all F*N tokens of a video query that video's condition tokens at once.
+        h = self.cross(self.norm_c(x).reshape(B, Fr * N, D), context, context_mask, layout=(B, Fr, N))
+        x = x + h.reshape(B, Fr, N, D)
+
+        shift, scale, gate = next(mods), next(mods), next(mods)
+        x = x + gate * self.mlp(modulate(self.norm_m(x), shift, scale))
+        return x
+
+
+class VideoDenoiser(nn.Module):
+    """Predicts v (or eps / x0, per config) for a noisy video.
+
+    forward(x_t (B, C, F, H, W), t (B,), context (B, L, D), context_mask (B, L) bool,
+            frame_cond (B, F, D) | None, image (B, C, H, W) | None, image_mask (B,) bool | None)
+    -> (B, C, F, H, W). H and W must be multiples of 2 * patch_size.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        p, C, D = cfg.patch_size, cfg.conv_channels, cfg.width
+        cond_ch = cfg.in_channels + 1 if cfg.image_condition else 0
+        self.time_mlp = nn.Sequential(nn.Linear(D, D), nn.SiLU(), nn.Linear(D, D))
+        # No bias: an all-zero frame condition (no audio) must equal passing none.
+        self.frame_proj = nn.Linear(D, D, bias=False)  # per-frame condition (audio) -> embedding
+        self.conv_in = nn.Conv2d((cfg.in_channels + cond_ch) * p * p, C, 1)
+        self.res_in = ResBlock(C, C, D)
+        self.down = nn.Conv2d(C, D, 3, stride=2, padding=1)
+        self.blocks = nn.ModuleList(SpatioTemporalBlock(cfg) for _ in range(cfg.depth))
+        self.norm_out = nn.LayerNorm(D)
+        self.up = nn.Conv2d(D, 4 * C, 1)
+        self.res_out = ResBlock(C, C, D)
+        self.norm_final = nn.GroupNorm(8, C)
+        self.conv_out = nn.Conv2d(C, cfg.in_channels * p * p, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    # -- attention processors, keyed by layer name ("blocks.0.spatial", ...) --
+    @property
+    def attn_processors(self) -> dict[str, object]:
+        return get_processors(self)
+
+    def set_attn_processor(self, processors: object | dict[str, object]) -> None:
+        set_processors(self, processors)
+
+    def attention_layers(self) -> dict[str, Attention]:
+        return attention_modules(self)
+
+    def embed(self, t: torch.Tensor, num_frames: int, frame_cond: torch.Tensor | None) -> torch.Tensor:
+        """Per-frame conditioning embedding (B, F, D) from timestep, frame index and frame_cond."""
+        D = self.cfg.width
+        emb = self.time_mlp(sinusoidal(t, D))[:, None]  # (B, 1, D)
+        frames = torch.arange(num_frames, device=t.device)
+        emb = emb + sinusoidal(frames, D)[None]  # absolute frame index: motion needs to know "when"
+        if frame_cond is not None:
+            emb = emb + self.frame_proj(frame_cond)
+        return emb
+
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        context: torch.Tensor,
+        context_mask: torch.Tensor,
+        frame_cond: torch.Tensor | None = None,
+        image: torch.Tensor | None = None,
+        image_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        cfg = self.cfg
+        B, C, Fr, H, W = x_t.shape
+        p, k = cfg.patch_size, cfg.downsample
+        if H % k or W % k:
+            raise ValueError(f"height and width must be multiples of {k}, got {H}x{W}")
+        if Fr > cfg.max_frames:
+            raise ValueError(f"at most {cfg.max_frames} frames, got {Fr}")
+        emb = self.embed(t, Fr, frame_cond)  # (B, F, D)
+        emb_flat = emb.reshape(B * Fr, -1)
+
+        if cfg.image_condition:
+            # First-frame condition, as image-to-video models do: image channels at frame 0 plus a mask channel.
+            cond = x_t.new_zeros(B, C + 1, Fr, H, W)
+            if image is not None:
+                keep = (image_mask if image_mask is not None else x_t.new_ones(B, dtype=torch.bool)).to(x_t.dtype)
+                cond[:, :C, 0] = image * keep[:, None, None, None]
+                cond[:, C, 0] = keep[:, None, None]
+            x_t = torch.cat([x_t, cond], dim=1)
+
+        h = x_t.transpose(1, 2).reshape(B * Fr, -1, H, W)  # b c f h w -> (b f) c h w
+        h = F.pixel_unshuffle(h, p)
+        h = self.conv_in(h)
+        skip = h = self.res_in(h, emb_flat)
+        h = self.down(h)  # (B*F, D, h, w)
+        gh, gw = h.shape[-2:]
+        tokens = h.flatten(2).transpose(1, 2).reshape(B, Fr, gh * gw, -1)
+        tokens = tokens + _grid_pos_embed(gh, gw, cfg.width).to(tokens)
+
+        for block in self.blocks:
+            tokens = block(tokens, emb, context, context_mask)
+
+        h = self.norm_out(tokens).reshape(B * Fr, gh, gw, -1).permute(0, 3, 1, 2)
+        h = F.pixel_shuffle(self.up(h), 2) + skip
+        h = self.res_out(h, emb_flat)
+        h = self.conv_out(F.silu(self.norm_final(h)))
+        out = F.pixel_shuffle(h, p)  # (B*F, C, H, W)
+        return out.reshape(B, Fr, C, H, W).transpose(1, 2)

@@ -1,0 +1,408 @@
+"""Training: single process, or DDP under `torchrun --nproc_per_node=K` (gloo on CPU, nccl on GPU).
+
+    python -m vidgen train --preset presets/shapes.json --out runs/shapes
+    python -m vidgen train --resume runs/shapes --total-steps 20000     # continue a run
+    torchrun --nproc_per_node=2 -m vidgen train --preset ... --out ...
+
+A run folder holds config.json (ModelConfig), train_config.json, model.safetensors (raw
+weights), ema.safetensors (the EMA weights, what sampling uses), optimizer.safetensors,
+train_state.json (step, data position), metrics.jsonl and samples/. `export_checkpoint` turns
+a run into a pipeline checkpoint (config.json + the EMA weights as model.safetensors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .checkpoint import CONFIG_NAME, VideoModel
+from .config import ModelConfig, from_dict, to_dict
+from .world import VOCABULARY, ShapesWorld
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything about a training run (the model's own config is nested under `model`)."""
+
+    model: ModelConfig = dataclasses.field(default_factory=lambda: ModelConfig(vocabulary=VOCABULARY))
+    out: str = "runs/shapes"
+    data: str = "world"  # "world" or a folder of .mp4 clips with sidecar .txt captions
+    num_frames: int = 16
+    # Frame-count curriculum: ((until_step, num_frames), ...); fewer frames early is cheaper.
+    frames_schedule: tuple = ()
+    batch_size: int = 8
+    total_steps: int = 20000
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05
+    warmup_steps: int = 500
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    loss_weighting: str = "min_snr"  # "none" or "min_snr" (Hang et al. 2023, gamma = 5)
+    # conditioning dropout, each drawn independently, so guidance works for every condition
+    p_drop_text: float = 0.1
+    p_drop_image: float = 0.1
+    p_drop_audio: float = 0.1
+    # task mix of the shapes world
+    p_two: float = 0.3
+    p_image: float = 0.25
+    p_audio: float = 0.25
+    seed: int = 0
+    num_workers: int = 0
+    log_every: int = 25
+    eval_every: int = 1000
+    eval_prompts: int = 12
+    eval_steps: int = 20
+    sample_every: int = 1000
+    save_every: int = 500
+    threads: int = 0  # torch intra-op threads (0 = torch's default)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = from_dict(ModelConfig, self.model)
+        self.frames_schedule = tuple(tuple(x) for x in self.frames_schedule)
+        if self.loss_weighting not in ("none", "min_snr"):
+            raise ValueError(f"loss_weighting must be 'none' or 'min_snr', got {self.loss_weighting!r}")
+
+    def frames_at(self, step: int) -> int:
+        for until, frames in self.frames_schedule:
+            if step < until:
+                return int(frames)
+        return self.num_frames
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    data = json.loads(Path(path).read_text())
+    return from_dict(TrainConfig, data)
+
+
+# ------------------------------------------------------------------------------ distributed
+@dataclasses.dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on GPU)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+# ------------------------------------------------------------------------------ pieces
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to min_lr_ratio * lr."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - decay)
+
+
+class DiffusionLoss(nn.Module):
+    """Wraps VideoModel so that one forward = encode conditions + denoise + loss (what DDP syncs)."""
+
+    def __init__(self, model: VideoModel, loss_weighting: str = "min_snr"):
+        super().__init__()
+        self.model = model
+        self.loss_weighting = loss_weighting
+
+    def forward(self, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
+        model, schedule, cfg = self.model, self.model.schedule, self.model.cfg
+        x0 = batch["video"]
+        B, _, Fr = x0.shape[:3]
+        device = x0.device
+        cond = model.encode(batch["token_ids"], Fr, batch["audio"], batch["has_audio"])
+        t = torch.randint(0, schedule.num_timesteps, (B,), generator=generator).to(device)
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        x_t = schedule.add_noise(x0, noise, t)
+        out = model(x_t, t, cond, batch["image"], batch["has_image"])
+        target = schedule.target(x0, noise, t, cfg.prediction_type)
+        per_sample = F.mse_loss(out.float(), target.float(), reduction="none").mean(dim=(1, 2, 3, 4))
+        if self.loss_weighting == "min_snr":
+            ab = schedule.alpha_bar(t.cpu()).to(device)
+            snr = ab / (1 - ab)
+            # min-SNR-gamma, expressed for the prediction type (for v: min(snr, g) / (snr + 1)).
+            base = {"v": snr + 1, "eps": snr, "x0": torch.ones_like(snr)}[cfg.prediction_type]
+            weight = torch.clamp(snr, max=5.0) / base
+            per_sample = per_sample * weight.float()
+        return per_sample.mean()
+
+
+def make_dataset(cfg: TrainConfig, num_frames: int, info: DistInfo, seed_offset: int = 0):
+    m = cfg.model
+    if cfg.data == "world":
+        return ShapesWorld(
+            num_frames=num_frames, height=m.sample_size, width=m.sample_size, p_two=cfg.p_two,
+            p_audio=cfg.p_audio, p_image=cfg.p_image, seed=cfg.seed + seed_offset, fps=m.fps,
+            sample_rate=m.audio_sample_rate, rank=info.rank, world_size=info.world_size,
+        )
+    from .datasets import VideoFolder
+
+    return VideoFolder(
+        cfg.data, num_frames=num_frames, height=m.sample_size, width=m.sample_size, fps=m.fps,
+        sample_rate=m.audio_sample_rate, seed=cfg.seed + seed_offset, rank=info.rank, world_size=info.world_size,
+        p_image=cfg.p_image,
+    )
+
+
+def prepare_batch(batch: dict, model: VideoModel, cfg: TrainConfig, rng: np.random.Generator, device) -> dict:
+    """Tokenize captions and apply conditioning dropout (text -> "", image / audio masked)."""
+    B = len(batch["caption"])
+    captions = ["" if rng.random() < cfg.p_drop_text else c for c in batch["caption"]]
+    token_ids, _ = model.text.tokenize(captions)
+    keep_image = torch.from_numpy(rng.random(B) >= cfg.p_drop_image)
+    keep_audio = torch.from_numpy(rng.random(B) >= cfg.p_drop_audio)
+    return {
+        "video": batch["video"].to(device),
+        "token_ids": token_ids.to(device),
+        "audio": batch["audio"].to(device),
+        "has_audio": (batch["has_audio"] & keep_audio).to(device),
+        "image": batch["image"].to(device),
+        "has_image": (batch["has_image"] & keep_image).to(device),
+    }
+
+
+# ------------------------------------------------------------------------------ state on disk
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """AdamW state as flat tensors (for safetensors) + the param-group hyper-parameters (JSON)."""
+    sd = opt.state_dict()
+    tensors = {f"{i}.{k}": v.detach().cpu().contiguous() for i, st in sd["state"].items() for k, v in st.items() if torch.is_tensor(v)}
+    return tensors, sd["param_groups"]
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def save_run(out: Path, cfg: TrainConfig, model: VideoModel, ema: VideoModel, opt, step: int, extra: dict) -> None:
+    """Write the run folder atomically enough: files go to *.tmp and are renamed."""
+    out.mkdir(parents=True, exist_ok=True)
+
+    def put(name: str, write) -> None:
+        tmp = out / (name + ".tmp")
+        write(tmp)
+        os.replace(tmp, out / name)
+
+    put(CONFIG_NAME, lambda p: p.write_text(json.dumps(to_dict(cfg.model), indent=2, sort_keys=True) + "\n"))
+    put("train_config.json", lambda p: p.write_text(json.dumps(to_dict(cfg), indent=2) + "\n"))
+    put("model.safetensors", lambda p: save_file({k: v.contiguous() for k, v in model.state_dict().items()}, p))
+    put("ema.safetensors", lambda p: save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, p))
+    tensors, groups = _optimizer_tensors(opt)
+    put("optimizer.safetensors", lambda p: save_file(tensors, p))
+    put("train_state.json", lambda p: p.write_text(json.dumps({"step": step, "param_groups": groups, **extra}, indent=2) + "\n"))
+
+
+def export_checkpoint(run: str | Path, out: str | Path, *, dtype: torch.dtype | None = torch.float16, card: str | None = None) -> Path:
+    """A pipeline checkpoint from a run: config.json + the EMA weights (fp16 by default)."""
+    run, out = Path(run), Path(out)
+    cfg = from_dict(ModelConfig, json.loads((run / CONFIG_NAME).read_text()))
+    model = VideoModel(cfg)
+    model.load_state_dict(load_file(run / "ema.safetensors"))
+    step = json.loads((run / "train_state.json").read_text())["step"]
+    model.save_pretrained(out, dtype=dtype, metadata={"step": step, "source": "ema"})
+    if card is not None:
+        (out / "card.md").write_text(card)
+    return out
+
+
+# ------------------------------------------------------------------------------ evaluation
+def quick_eval(model: VideoModel, cfg: TrainConfig, n: int, steps: int, num_frames: int) -> dict:
+    """Generate a small fixed prompt set with the EMA model and judge it."""
+    from .judge import judge, summarize
+    from .pipeline import VideoPipeline
+    from .world import evaluation_prompts
+
+    pipe = VideoPipeline(model, device=next(model.parameters()).device)
+    prompts = [p for p in evaluation_prompts(max(1, n // 2), seed=4321, num_frames=num_frames) if p.category in ("single", "two")][:n]
+    results = []
+    for p in prompts:
+        r = pipe(p.caption, seed=p.seed, num_frames=num_frames, num_inference_steps=steps)
+        results.append(judge(r.frames, p.caption))
+    return summarize(results)
+
+
+def save_sample_grid(model: VideoModel, path: Path, num_frames: int, steps: int) -> None:
+    """A PNG with a few generated videos, one row each (frames left to right)."""
+    from PIL import Image
+
+    from .maps import strip
+    from .pipeline import VideoPipeline
+
+    pipe = VideoPipeline(model, device=next(model.parameters()).device)
+    captions = ["a red circle moving left", "a big blue square moving up", "a small green triangle moving right quickly",
+                "a yellow circle moving down and a white square moving left"]
+    rows = [strip(pipe(c, seed=i, num_frames=num_frames, num_inference_steps=steps).frames, columns=num_frames) for i, c in enumerate(captions)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+
+
+# ------------------------------------------------------------------------------ the loop
+def train(cfg: TrainConfig, *, resume: bool = False, device: str | None = None, max_steps: int | None = None, progress: bool = True) -> VideoModel:
+    """Train (or resume) a run; returns the EMA model. `max_steps` stops early (for tests)."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    info = init_distributed(device)
+    if device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+    out = Path(cfg.out)
+    torch.manual_seed(cfg.seed)  # parameter init only; identical on every rank
+    model = VideoModel(cfg.model).to(device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.dim() < 2 or "embedding" in name else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
+    step, metrics_extra = 0, {}
+    if resume:
+        state = json.loads((out / "train_state.json").read_text())
+        model.load_state_dict(load_file(out / "model.safetensors", device=str(device)))
+        ema.load_state_dict(load_file(out / "ema.safetensors", device=str(device)))
+        _load_optimizer(opt, load_file(out / "optimizer.safetensors", device=str(device)), state["param_groups"])
+        step = int(state["step"])
+        metrics_extra = {k: v for k, v in state.items() if k not in ("step", "param_groups")}
+    loss_fn = DiffusionLoss(model, cfg.loss_weighting)
+    if info.world_size > 1:
+        loss_fn = nn.parallel.DistributedDataParallel(loss_fn, device_ids=[info.local_rank] if device.type == "cuda" else None)
+
+    # Each rank (and each resume) draws its own data and noise stream.
+    rng = np.random.default_rng([cfg.seed, info.rank, step])
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + info.rank * 7919 + step)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    metrics_file = out / "metrics.jsonl"
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    end = cfg.total_steps if max_steps is None else min(cfg.total_steps, step + max_steps)
+    bar = None
+    if progress and info.is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=end, initial=step, desc="train", dynamic_ncols=True, file=sys.stderr)
+
+    data_iter, data_frames = None, None
+    t_last, seen = time.perf_counter(), 0
+    model.train()
+    while step < end:
+        frames = cfg.frames_at(step)
+        if frames != data_frames:  # (re)build the stream when the curriculum changes the frame count
+            data_iter = iter(DataLoader(make_dataset(cfg, frames, info, seed_offset=step), batch_size=cfg.batch_size, num_workers=cfg.num_workers))
+            data_frames = frames
+        batch = prepare_batch(next(data_iter), model, cfg, rng, device)
+        lr = lr_at(cfg, step)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with autocast:
+            loss = loss_fn(batch, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
+        step += 1
+        seen += cfg.batch_size * info.world_size
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+        if not info.is_main:
+            continue
+        record: dict[str, Any] = {}
+        if step % cfg.log_every == 0 or step == end:
+            now = time.perf_counter()
+            record.update(loss=loss.item(), grad_norm=float(grad_norm), lr=lr, frames=frames, videos_per_s=seen / (now - t_last))
+            t_last, seen = now, 0
+        if cfg.eval_every and step % cfg.eval_every == 0:
+            summary = quick_eval(ema, cfg, cfg.eval_prompts, cfg.eval_steps, cfg.num_frames)
+            record["eval"] = {k: v for k, v in summary.items() if isinstance(v, (int, float, dict))}
+        if cfg.sample_every and step % cfg.sample_every == 0:
+            save_sample_grid(ema, out / "samples" / f"step_{step:07d}.png", cfg.num_frames, cfg.eval_steps)
+        if record:
+            with metrics_file.open("a") as f:
+                f.write(json.dumps({"step": step, "time": time.time(), **record}) + "\n")
+        if step % cfg.save_every == 0 or step == end:
+            save_run(out, cfg, model, ema, opt, step, metrics_extra)
+    if bar is not None:
+        bar.close()
+    if info.world_size > 1:
+        dist.barrier()
+    return ema
+
+
+# ------------------------------------------------------------------------------ CLI
+def _add_flags(parser: argparse.ArgumentParser) -> None:
+    """--flag for every scalar TrainConfig field (defaults come from the preset, then the dataclass)."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("model", "frames_schedule"):
+            continue
+        default = f.default
+        kind = type(default) if default is not dataclasses.MISSING else str
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None, help=f"(default {default})")
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vidgen train", description="Train a vidgen model.")
+    parser.add_argument("--preset", help="JSON file with TrainConfig fields (and a nested 'model')")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out (or the preset's out)")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in this invocation")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--export", default=None, help="after training, export the EMA checkpoint to this folder")
+    _add_flags(parser)
+    args = parser.parse_args(argv)
+    data: dict[str, Any] = json.loads(Path(args.preset).read_text()) if args.preset else {}
+    if args.resume:
+        out = args.out or data.get("out") or TrainConfig.out
+        saved = Path(out) / "train_config.json"
+        if not saved.is_file():
+            print(f"error: nothing to resume in {out!r} (no train_config.json)", file=sys.stderr)
+            return 2
+        data = {**json.loads(saved.read_text()), **{k: v for k, v in data.items() if k != "model"}}
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            data[f.name] = value
+    try:
+        cfg = from_dict(TrainConfig, data)
+    except (TypeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    train(cfg, resume=args.resume, device=args.device, max_steps=args.max_steps)
+    if args.export and int(os.environ.get("RANK", "0")) == 0:
+        print(f"exported {export_checkpoint(cfg.out, args.export)}")
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0

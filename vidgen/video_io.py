@@ -1,0 +1,302 @@
+"""Media in and out: frames <-> MP4/GIF/NPZ, user images and audio.
+
+Frames are uint8 (F, H, W, 3) everywhere in this module. moviepy is imported inside the functions
+that need it: it is slow to import and loads the nearest ``.env`` into the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import wave
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+MAX_IMAGE_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
+_AAC_RATES = {7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000}
+
+
+# ------------------------------------------------------------------------------------------ frames
+
+def video_to_uint8(video: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(3, F, H, W) or (1, 3, F, H, W) in [-1, 1] -> (F, H, W, 3) uint8."""
+    v = video.detach().float().cpu().numpy() if isinstance(video, torch.Tensor) else np.asarray(video, np.float32)
+    if v.ndim == 5:
+        if v.shape[0] != 1:
+            raise ValueError(f"expected a single video, got a batch of {v.shape[0]}")
+        v = v[0]
+    if v.ndim != 4 or v.shape[0] != 3:
+        raise ValueError(f"expected (3, F, H, W) or (1, 3, F, H, W), got {v.shape}")
+    v = np.nan_to_num(v.transpose(1, 2, 3, 0), nan=0.0)
+    return np.clip(((v + 1) * 127.5).round(), 0, 255).astype(np.uint8)
+
+
+def _check_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise ValueError(f"expected frames (F, H, W, 3) with F >= 1, got {frames.shape}")
+    if frames.dtype != np.uint8:  # moviepy casts silently: float frames in [0, 1] turn black
+        raise TypeError(f"expected uint8 frames, got {frames.dtype}; see video_to_uint8")
+    return frames
+
+
+def upscale_nearest(frames: np.ndarray, size: int | None) -> np.ndarray:
+    """Nearest-neighbour upscale by the smallest integer factor that brings the shorter side to at least
+    ``size`` (None: no upscale), then pad the last row/column by edge copy to even H and W (yuv420p)."""
+    frames = _check_frames(frames)
+    k = max(1, -(-size // min(frames.shape[1:3]))) if size else 1
+    if k > 1:
+        frames = frames.repeat(k, 1).repeat(k, 2)
+    ph, pw = frames.shape[1] % 2, frames.shape[2] % 2
+    if ph or pw:
+        frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
+    return frames
+
+
+# ------------------------------------------------------------------------------------------- write
+
+def write_mp4(frames: np.ndarray, path: str | Path, *, fps: float = 8, audio: np.ndarray | None = None,
+              sample_rate: int = 16000, upscale_to: int | None = 256) -> Path:
+    """Write H.264/yuv420p MP4 (browser-playable); mono float audio in [-1, 1] is trimmed/padded to the
+    video's duration and muxed as AAC."""
+    from moviepy import AudioArrayClip, ImageSequenceClip
+
+    frames = upscale_nearest(frames, upscale_to)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clips = [ImageSequenceClip(list(frames), fps=fps)]  # a list: an ndarray is taken for a folder name
+    audio_fps = 44100
+    if audio is not None:
+        a = _clean_audio(np.asarray(audio, dtype=np.float32).reshape(-1))
+        n = int(round(len(frames) / fps * sample_rate))
+        a = np.pad(a[:n], (0, max(0, n - len(a))))
+        # 2-D (N, 2): AudioArrayClip returns 2 columns even for mono input while declaring 1 channel,
+        # so an (N, 1) array comes out at twice its duration (moviepy 2.x); write dual-mono instead
+        clips.append(AudioArrayClip(np.repeat(a[:, None], 2, axis=1), fps=sample_rate))
+        clips[0] = clips[0].with_audio(clips[-1])
+        # encode at the source rate when AAC supports it: moviepy's resampling is nearest-sample
+        audio_fps = sample_rate if sample_rate in _AAC_RATES else 44100
+    try:
+        # the temp audio file goes to a private dir: the default (CWD) clashes between concurrent requests
+        with tempfile.TemporaryDirectory(prefix="vidgen-mp4-") as tmp:
+            clips[0].write_videofile(str(path), fps=fps, codec="libx264", audio=audio is not None,
+                                     audio_codec="aac", audio_fps=audio_fps, temp_audiofile_path=tmp,
+                                     ffmpeg_params=["-movflags", "+faststart"], logger=None)
+    finally:
+        for c in clips:
+            c.close()
+    # ffmpeg can fail without an exception and leave an empty file
+    if not path.is_file() or path.stat().st_size == 0:
+        raise RuntimeError(f"ffmpeg wrote no video to {path}")
+    return path
+
+
+def write_gif(frames: np.ndarray, path: str | Path, *, fps: float = 8, upscale_to: int | None = 256) -> Path:
+    """Write a looping GIF (identical consecutive frames may be merged by PIL)."""
+    frames = upscale_nearest(frames, upscale_to)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
+                   duration=round(1000 / fps), loop=0)
+    return path
+
+
+def write_npz(path: str | Path, *, frames: np.ndarray, maps: Mapping[str, np.ndarray] | None = None,
+              meta: Mapping[str, Any] | None = None) -> Path:
+    """Save frames (uint8), maps (as ``map/<name>``) and JSON meta in one compressed .npz, without pickle."""
+    frames = _check_frames(frames)
+    arrays = {"frames": frames, "meta": np.array(json.dumps(dict(meta or {}), default=_json_default))}
+    for name, m in (maps or {}).items():
+        m = np.asarray(m)
+        if m.dtype == object:
+            raise TypeError(f"map {name!r} has dtype object, which would need pickle")
+        arrays[f"map/{name}"] = m
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a bare name
+        np.savez_compressed(f, **arrays)
+    return path
+
+
+def read_npz(path: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """Inverse of write_npz -> (frames, maps, meta)."""
+    with np.load(path, allow_pickle=False) as z:
+        maps = {k[4:]: z[k] for k in z.files if k.startswith("map/")}
+        meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+        return z["frames"], maps, meta
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.generic, np.ndarray)):
+        return o.tolist()
+    if isinstance(o, (Path, slice)):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write float audio in [-1, 1], (S,) or (S, C), as 16-bit PCM WAV."""
+    a = np.asarray(audio, dtype=np.float32)
+    a = a[:, None] if a.ndim == 1 else a
+    pcm = (np.clip(np.nan_to_num(a), -1, 1) * 32767).round().astype("<i2")
+    path = Path(path)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(a.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(int(sample_rate))
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+# -------------------------------------------------------------------------------------------- read
+
+def read_video(path: str | Path) -> tuple[np.ndarray, float, bool]:
+    """Decode a video -> (frames (F, H, W, 3) uint8, fps, has_audio)."""
+    from moviepy import VideoFileClip
+
+    try:
+        clip = VideoFileClip(str(path))
+    except (OSError, KeyError, IndexError) as e:
+        raise ValueError(f"{path} is not a readable video: {e}") from e
+    try:
+        frames = np.stack([np.asarray(f, dtype=np.uint8) for f in clip.iter_frames()])
+        return frames, float(clip.fps), clip.audio is not None
+    finally:
+        clip.close()
+
+
+def load_image(src: str | Path | Image.Image | np.ndarray | Any) -> Image.Image:
+    """Load a user image (path, file object, PIL image or array) as RGB. Alpha is composited on white,
+    16-bit and float images are rescaled. Raises ValueError for non-images, truncated files, and images
+    above MAX_IMAGE_PIXELS (checked from the header, before decoding); FileNotFoundError for a missing path."""
+    if isinstance(src, Image.Image):
+        img = src
+    elif isinstance(src, np.ndarray):
+        img = _array_to_image(src)
+    else:
+        name = str(src) if isinstance(src, (str, Path)) else type(src).__name__
+        too_big = None
+        try:
+            with Image.open(src) as im:  # reads only the header
+                if im.width * im.height > MAX_IMAGE_PIXELS:
+                    too_big = im.size
+                else:
+                    im.load()
+                    img = ImageOps.exif_transpose(im)  # phone photos store rotation in EXIF; returns a copy
+        except FileNotFoundError:
+            raise
+        except Image.DecompressionBombError as e:  # PIL's own (larger) limit hit inside open()
+            raise ValueError(f"{name} is too large to load safely ({e})") from e
+        except Exception as e:  # PIL raises OSError, SyntaxError, struct.error, ... for broken files
+            raise ValueError(f"{name} is not a readable image ({type(e).__name__}: {e})") from e
+        if too_big:
+            raise ValueError(f"{name} is too large: {too_big[0]}x{too_big[1]} pixels exceeds the limit of "
+                             f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
+    if img.width * img.height > MAX_IMAGE_PIXELS:
+        raise ValueError(f"image of {img.width}x{img.height} pixels exceeds {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
+    return _to_rgb(img)
+
+
+def _array_to_image(a: np.ndarray) -> Image.Image:
+    a = np.squeeze(a, axis=-1) if a.ndim == 3 and a.shape[-1] == 1 else a
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
+        raise ValueError(f"array of shape {a.shape} is not an image (expected (H, W), (H, W, 3) or (H, W, 4))")
+    if a.dtype == np.uint16:
+        a = a / 257.0
+    elif a.dtype.kind == "b":
+        a = a * 255.0
+    elif a.dtype.kind == "f" and np.nanmax(a, initial=0) <= 1.0:  # float images are taken as [0, 1]
+        a = a * 255.0
+    a = np.clip(np.nan_to_num(np.asarray(a, dtype=np.float32)).round(), 0, 255).astype(np.uint8)
+    return Image.fromarray(a)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        # convert("L") would clip 16-bit values at 255 (mostly white): rescale instead
+        a = np.nan_to_num(np.asarray(img, dtype=np.float32))
+        if img.mode == "F" and a.max(initial=0) <= 1.0:
+            a = a * 255.0
+        elif img.mode.startswith("I;16") or a.max(initial=0) > 255:
+            a = a / 257.0
+        return Image.fromarray(np.clip(a.round(), 0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _clean_audio(a: np.ndarray) -> np.ndarray:
+    return np.clip(np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0), -1, 1).astype(np.float32)
+
+
+def _pcm_to_float(a: np.ndarray) -> np.ndarray:
+    """Integer PCM -> float in [-1, 1]; floats pass through."""
+    if a.dtype.kind == "i":
+        return a.astype(np.float32) / -float(np.iinfo(a.dtype).min)
+    if a.dtype.kind == "u":
+        mid = (float(np.iinfo(a.dtype).max) + 1) / 2
+        return (a.astype(np.float32) - mid) / mid
+    if a.dtype.kind in "fb":
+        return a.astype(np.float32)
+    raise ValueError(f"audio samples of dtype {a.dtype} are not supported")
+
+
+def load_audio(src: str | Path | tuple[int, np.ndarray], *,
+               max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Load audio as mono float32 (S,) in [-1, 1] and its sample rate, from a file ffmpeg can read or a
+    ``(sample_rate, array)`` tuple as ``gr.Audio(type="numpy")`` gives ((N,) or (N, C), int or float).
+    At most ``max_seconds`` are decoded. Raises ValueError for unreadable files and empty audio."""
+    if isinstance(src, tuple):
+        if len(src) != 2:
+            raise ValueError("audio tuple must be (sample_rate, samples)")
+        sr, a = int(src[0]), np.asarray(src[1])
+        if sr <= 0:
+            raise ValueError(f"invalid sample rate {sr}")
+        if a.ndim == 2 and a.shape[0] < a.shape[1] and a.shape[0] <= 8:
+            a = a.T  # channels-first (C, N) -> (N, C)
+        a = _pcm_to_float(a)
+        if max_seconds is not None:
+            a = a[: int(max_seconds * sr)]
+    else:
+        a, sr = _read_audio_file(Path(src), max_seconds)
+    if a.ndim == 2:
+        a = a.mean(1)  # downmix to mono
+    if a.ndim != 1:
+        raise ValueError(f"audio must be (N,) or (N, channels), got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError("the audio is empty")
+    return _clean_audio(a), sr
+
+
+def _read_audio_file(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    # ffmpeg is called directly: moviepy 2.x's AudioFileClip.to_soundarray mis-slices its buffer for
+    # clips longer than half a buffer (it passes a boolean mask as times), so it errors or returns garbage
+    from moviepy.config import FFMPEG_BINARY
+    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    try:
+        infos = ffmpeg_parse_infos(str(path))  # probes the header; decodes nothing
+    except Exception as e:
+        raise ValueError(f"{path.name} is not a readable audio file ({e})") from e
+    if not infos.get("audio_found"):
+        raise ValueError(f"{path.name} has no audio stream")
+    sr = int(infos["audio_fps"])  # keep the native rate: no resampling here
+    limit = [] if max_seconds is None else ["-t", f"{max(max_seconds, 0):.6f}"]  # ffmpeg stops decoding there
+    cmd = [FFMPEG_BINARY, "-nostdin", "-v", "error", "-i", str(path), *limit, "-vn",
+           "-f", "f32le", "-acodec", "pcm_f32le", "-ac", "1", "-ar", str(sr), "-"]
+    proc = subprocess.run(cmd, capture_output=True, timeout=120)
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
+        raise ValueError(f"{path.name} could not be decoded as audio ({err[0]})")
+    return np.frombuffer(proc.stdout, dtype="<f4").copy(), sr
