@@ -127,3 +127,13 @@ def test_timesteps():
     for bad in (0, -1, T + 1):
         with pytest.raises(ValueError):
             sch.timesteps(bad)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_timesteps_on_the_gpu():
+    sch = NoiseSchedule("cosine", T)
+    x0 = torch.randn(2, 3, device="cuda")
+    t = torch.tensor([5, 900], device="cuda")
+    out = sch.add_noise(x0, torch.randn_like(x0), t)
+    assert out.device.type == "cuda"
+    assert sch.to_x0(sch.target(x0, x0, t, "v"), out, t, "v").device.type == "cuda"

@@ -57,9 +57,12 @@ def error(message: str, code: int = EXIT_USAGE) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    if not argv:
+        print(_usage(), file=sys.stderr)
+        return EXIT_USAGE
+    if argv[0] in ("-h", "--help", "help"):
         print(_usage())
-        return 0 if argv else EXIT_USAGE
+        return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         print(_usage(), file=sys.stderr)
@@ -126,11 +129,16 @@ def generate_cli(argv: list[str]) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from .hub import default_checkpoint, resolve_checkpoint
+
+    checkpoint = args.checkpoint or default_checkpoint()
+    t0 = time.perf_counter()
+    folder = resolve_checkpoint(checkpoint)  # a missing folder / unknown Hub id fails before torch loads
+
     import torch
     from tqdm import tqdm
 
     from . import video_io
-    from .hub import default_checkpoint
     from .pipeline import VideoPipeline
 
     if args.device is not None:
@@ -138,9 +146,7 @@ def _generate(args: argparse.Namespace) -> int:
             torch.device(args.device)
         except RuntimeError as e:
             raise InputError(f"invalid --device {args.device!r}: {_one_line(e)}") from None
-    checkpoint = args.checkpoint or default_checkpoint()
-    t0 = time.perf_counter()
-    pipe = VideoPipeline.from_pretrained(checkpoint, device=args.device)
+    pipe = VideoPipeline.from_pretrained(folder, device=args.device)
     load_seconds = time.perf_counter() - t0
 
     events = pipe.stream(

@@ -189,6 +189,8 @@ def _to_rgb_uint8(image) -> np.ndarray:
         arr = image
         if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
             arr = arr.transpose(1, 2, 0)  # CHW -> HWC
+        if arr.dtype == np.uint16:  # 16-bit data: the dtype fixes the range (as for PIL's I;16)
+            arr = arr / 65535.0
         if arr.dtype != np.uint8:
             arr = arr.astype(np.float64)
             if arr.min() < 0:  # a [-1, 1] tensor

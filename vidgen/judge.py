@@ -54,7 +54,7 @@ _SIZE_EDGES, _SPEED_EDGES = _thresholds(SIZE_RADIUS, SIZES), _thresholds(SPEED_T
 
 
 def as_planes(video: torch.Tensor | np.ndarray) -> np.ndarray:
-    """uint8 (F, H, W, 3) or float (3, F, H, W) in [-1, 1] (optionally with a batch of 1) -> float32 (3, F, H, W) in 0..255."""
+    """uint8 (F, H, W, 3) or float (3, F, H, W) in [-1, 1] (or a batch of 1) -> float32 (3, F, H, W) in 0..255."""
     v = video.detach().cpu().numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
     if v.ndim == 5 and v.shape[0] == 1:
         v = v[0]
@@ -245,6 +245,8 @@ def _psnr(frame: np.ndarray, image: torch.Tensor | np.ndarray) -> float:
     """PSNR (dB, capped at 100) of a (3, H, W) 0..255 frame against a (3, H, W) [-1, 1] or (H, W, 3) uint8 image."""
     img = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
     img = img.astype(np.float32).transpose(2, 0, 1) if img.dtype == np.uint8 else (np.clip(img, -1, 1) + 1) * 127.5
+    if img.shape != frame.shape:
+        raise ValueError(f"image {tuple(img.shape)} does not match the video frame {tuple(frame.shape)}")
     mse = float(np.mean((frame / 255.0 - img / 255.0) ** 2))
     return 100.0 if mse < 1e-10 else min(100.0, 10 * math.log10(1 / mse))
 
@@ -274,54 +276,50 @@ def attention_faithfulness(maps: np.ndarray, mask: np.ndarray) -> dict[str, floa
     return {"pointing": float(hit.mean()), "iou": float(iou.mean())}
 
 
+def _report(obj, track: Track | None, scale: np.ndarray, envelope: np.ndarray | None, merged: bool,
+            height: int, width: int) -> ObjectReport:
+    """Measure one prompt object on its matched track (None: nothing left to match)."""
+    expected = {a: getattr(obj, a) for a in ATTRIBUTES}
+    if track is None:
+        return ObjectReport(expected, dict.fromkeys(ATTRIBUTES), dict.fromkeys(ATTRIBUTES, False), 0.0, 0.0)
+    p = track.present
+    fill = track.area / np.maximum(track.row_max * track.col_max, 1e-6)
+    shape = classify_shape(float(np.median(fill[p])), float(np.median(track.skew[p])))
+    radius = float(np.median((np.maximum(track.row_max, track.col_max) / 2 / scale)[p])) / min(height, width)
+    direction, speed, travel = _motion(track, height, width)
+    found = {"color": track.color, "shape": shape, "size": _classify(radius, _SIZE_EDGES, SIZES),
+             "direction": direction, "speed": speed}
+    correct = {a: None if found[a] is None or (merged and a != "color") else found[a] == expected[a]
+               for a in ATTRIBUTES}  # a merged mask of several objects only tells their colour
+    per_frame_shapes = np.array([classify_shape(a, b) for a, b in zip(fill, track.skew)])
+    return ObjectReport(
+        expected, found, correct, float(p.mean()),
+        _stability(track, per_frame_shapes, shape, scale, min(height, width)),
+        {"fill": _num(np.median(fill[p])), "skew": _num(np.median(track.skew[p])), "radius": radius,
+         "travel": _num(travel), "audio_corr": None if envelope is None else _pearson(envelope, track.area)})
+
+
 def judge(video: torch.Tensor | np.ndarray, prompt: str | Scene, *, audio: np.ndarray | None = None,
           image: torch.Tensor | np.ndarray | None = None, attention: dict[str, np.ndarray] | None = None,
           fps: float = 8, sample_rate: int = 16000) -> JudgeResult:
     """Score a video (uint8 (F, H, W, 3) or float (3, F, H, W) in [-1, 1]) against its prompt.
 
-    audio: (S,) the conditioning audio; image: the conditioning first frame; attention: per-word
-    cross-attention maps {word: (F, h, w)} for the colour and shape words.
+    audio: (S,) the conditioning audio; image: the conditioning first frame ((3, H, W) in [-1, 1] or
+    (H, W, 3) uint8); attention: per-word cross-attention maps {word: (F, h, w)} for the colour and
+    shape words (any resolution; upsampled to the video's).
     """
     scene = parse_caption(prompt) if isinstance(prompt, str) else prompt
     x = as_planes(video)
     _, f, h, w = x.shape
-    tracks = _segment(x, None)
-    found = {c: t for c, t in tracks.items() if t.present.sum() >= max(1, math.ceil(0.5 * f))}
-    scale = (np.ones(f, np.float32) if audio is None else
-             size_scale(audio_envelope(audio, f, fps=fps, sample_rate=sample_rate)))
+    found = {c: t for c, t in _segment(x, None).items() if t.present.sum() >= max(1, math.ceil(0.5 * f))}
     envelope = None if audio is None else audio_envelope(audio, f, fps=fps, sample_rate=sample_rate)
+    scale = np.ones(f, np.float32) if envelope is None else size_scale(envelope)
     colors = [o.color for o in scene.objects]
-    ambiguous = len(set(colors)) < len(colors)
 
-    # Match prompt objects to found colours: same colour first, then the largest leftovers.
+    # Match prompt objects to found colours: the same colour first, else the largest unclaimed one.
     spare = sorted((c for c in found if c not in colors), key=lambda c: -found[c].area.sum())
-    matches = [found[c] if c in found else found[spare.pop(0)] if spare else None for c in colors]
-
-    reports, masks = [], []
-    for obj, track in zip(scene.objects, matches):
-        expected = {"color": obj.color, "shape": obj.shape, "size": obj.size, "direction": obj.direction,
-                    "speed": obj.speed}
-        if track is None:
-            reports.append(ObjectReport(expected, dict.fromkeys(ATTRIBUTES), dict.fromkeys(ATTRIBUTES, False), 0.0, 0.0))
-            masks.append(np.zeros((f, h, w), bool))
-            continue
-        p = track.present
-        fill = track.area / np.maximum(track.row_max * track.col_max, 1e-6)
-        shapes = np.array([classify_shape(a, b) for a, b in zip(fill, track.skew)])
-        shape = classify_shape(float(np.median(fill[p])), float(np.median(track.skew[p])))
-        radius = float(np.median((np.maximum(track.row_max, track.col_max) / 2 / scale)[p])) / min(h, w)
-        direction, speed, travel = _motion(track, h, w)
-        measured = {"color": track.color, "shape": shape, "size": _classify(radius, _SIZE_EDGES, SIZES),
-                    "direction": direction, "speed": speed}
-        correct = {a: (None if measured[a] is None else measured[a] == expected[a]) for a in ATTRIBUTES}
-        if ambiguous and colors.count(obj.color) > 1:  # one merged mask for several objects
-            correct = {a: (correct["color"] if a == "color" else None) for a in ATTRIBUTES}
-        corr = None if envelope is None else _pearson(envelope, track.area)
-        stab = _stability(track, shapes, shape, scale, min(h, w))
-        reports.append(ObjectReport(expected, measured, correct, float(p.mean()), stab,
-                                    {"fill": _num(np.median(fill[p])), "skew": _num(np.median(track.skew[p])),
-                                     "radius": radius, "travel": _num(travel), "audio_corr": corr}))
-        masks.append(track.mask)
+    tracks = [found[c] if c in found else found[spare.pop(0)] if spare else None for c in colors]
+    reports = [_report(o, t, scale, envelope, colors.count(o.color) > 1, h, w) for o, t in zip(scene.objects, tracks)]
 
     correct = {}
     for a in ATTRIBUTES:
@@ -329,22 +327,21 @@ def judge(video: torch.Tensor | np.ndarray, prompt: str | Scene, *, audio: np.nd
         correct[a] = all(judged) if judged else None
     count_correct = len(found) == len(set(colors))
     corrs = [r.measures["audio_corr"] for r in reports if r.measures.get("audio_corr") is not None]
-
-    word_scores = {}
+    words = {}
     for word, maps in (attention or {}).items():
-        named = [m for o, m in zip(scene.objects, masks) if word in (o.color, o.shape)]
+        named = [t.mask for o, t in zip(scene.objects, tracks) if t is not None and word in (o.color, o.shape)]
         if named:
-            word_scores[word] = attention_faithfulness(_upsample(maps, f, h, w), np.logical_or.reduce(named))
+            words[word] = attention_faithfulness(_upsample(maps, f, h, w), np.logical_or.reduce(named))
     stability = min(r.stability for r in reports)
     return JudgeResult(
         caption=scene.caption, objects=reports, correct=correct, num_expected=len(colors), num_found=len(found),
         count_correct=count_correct, all_correct=count_correct and all(v is not False for v in correct.values()),
-        stability=stability, stable=stability >= STABLE, ambiguous=ambiguous,
+        stability=stability, stable=stability >= STABLE, ambiguous=len(set(colors)) < len(colors),
         audio_corr=float(np.mean(corrs)) if corrs else None,
         psnr=None if image is None else _psnr(x[:, 0], image),
-        pointing=float(np.mean([s["pointing"] for s in word_scores.values()])) if word_scores else None,
-        iou=float(np.mean([s["iou"] for s in word_scores.values()])) if word_scores else None,
-        attention=word_scores,
+        pointing=float(np.mean([s["pointing"] for s in words.values()])) if words else None,
+        iou=float(np.mean([s["iou"] for s in words.values()])) if words else None,
+        attention=words,
     )
 
 

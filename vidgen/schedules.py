@@ -52,7 +52,7 @@ class NoiseSchedule:
 
     def alpha_bar(self, t: int | torch.Tensor) -> torch.Tensor:
         """alpha_bar at integer timesteps (any shape); t < 0 means clean data (alpha_bar = 1)."""
-        t = torch.as_tensor(t, dtype=torch.long)
+        t = torch.as_tensor(t, dtype=torch.long).cpu()  # the table lives on the CPU; t may be on a GPU
         table = torch.cat([self.alphas_cumprod, torch.ones(1, dtype=torch.float64)])
         return table[torch.where(t < 0, torch.full_like(t, self.num_timesteps), t)]
 

@@ -273,8 +273,10 @@ def save_sample_grid(model: VideoModel, path: Path, num_frames: int, steps: int)
 
 
 # ------------------------------------------------------------------------------ the loop
-def train(cfg: TrainConfig, *, resume: bool = False, device: str | None = None, max_steps: int | None = None, progress: bool = True) -> VideoModel:
-    """Train (or resume) a run; returns the EMA model. `max_steps` stops early (for tests)."""
+def train(
+    cfg: TrainConfig, *, resume: bool = False, device: str | None = None, max_steps: int | None = None, progress: bool = True
+) -> tuple[VideoModel, VideoModel]:
+    """Train (or resume) a run; returns (model, ema_model). `max_steps` stops this call early."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -360,7 +362,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: str | None = None, 
         bar.close()
     if info.world_size > 1:
         dist.barrier()
-    return ema
+    return model, ema
 
 
 # ------------------------------------------------------------------------------ CLI

@@ -164,20 +164,23 @@ def random_scene(rng: np.random.Generator | int, *, max_objects: int = 2, p_two:
     """Sample a scene: 1 object, or with probability p_two 2..max_objects objects of distinct colours."""
     rng = np.random.default_rng(rng)
     n = int(rng.integers(2, max_objects + 1)) if max_objects >= 2 and rng.random() < p_two else 1
-    pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
     while True:  # rejection sampling: held-out objects are a small fraction
         colors = rng.permutation(list(COLORS))[:n]  # distinct colours keep every object identifiable
-        scene = Scene(tuple(ObjectSpec(str(c), pick(SHAPES), pick(DIRECTIONS), pick(SIZES), pick(SPEEDS))
-                            for c in colors))
+        scene = Scene(tuple(ObjectSpec(str(c), _pick(rng, SHAPES), _pick(rng, DIRECTIONS), _pick(rng, SIZES),
+                                       _pick(rng, SPEEDS)) for c in colors))
         if not (exclude_held_out and is_held_out(scene)):
             return scene
 
 
+def _pick(rng: np.random.Generator, options):
+    return options[int(rng.integers(len(options)))]
+
+
 def _random_held_out_scene(rng: np.random.Generator) -> Scene:
-    combo = sorted(HELD_OUT)[int(rng.integers(len(HELD_OUT)))]
-    direction = combo[2] if len(combo) == 3 else DIRECTIONS[int(rng.integers(len(DIRECTIONS)))]
-    size, speed = SIZES[int(rng.integers(3))], SPEEDS[int(rng.integers(3))]
-    return Scene((ObjectSpec(combo[0], combo[1], direction, size, speed),))
+    """One object of a HELD_OUT combination; the attributes the combination leaves open are random."""
+    combo = _pick(rng, sorted(HELD_OUT))
+    direction = combo[2] if len(combo) == 3 else _pick(rng, DIRECTIONS)
+    return Scene((ObjectSpec(combo[0], combo[1], direction, _pick(rng, SIZES), _pick(rng, SPEEDS)),))
 
 
 # ----------------------------------------------------------------------------- audio
@@ -189,16 +192,16 @@ def num_audio_samples(num_frames: int, *, fps: float = 8, sample_rate: int = 160
 
 
 def synthesize_audio(seed: int, *, num_frames: int = 16, fps: float = 8, sample_rate: int = 16000) -> np.ndarray:
-    """A tone with a few smooth loudness beats (about two per second), float32 (S,) in [-1, 1]."""
+    """A tone with a few smooth loudness beats (1.25-2 per second), float32 (S,) in [-1, 1]."""
     rng = np.random.default_rng(seed)
     n = num_audio_samples(num_frames, fps=fps, sample_rate=sample_rate)
     t = np.arange(n, dtype=np.float64) / sample_rate
     duration = max(n / sample_rate, 1e-6)
     f0 = rng.uniform(220, 660)
     tone = np.sin(2 * np.pi * f0 * t) + 0.3 * np.sin(2 * np.pi * 2 * f0 * t + rng.uniform(0, 2 * np.pi))
-    n_beats = max(1, int(round(duration * rng.uniform(1.5, 2.5))))
+    n_beats = max(1, int(round(duration * rng.uniform(1.25, 2.0))))
     centers = (np.arange(n_beats) + rng.uniform(0.3, 0.7, n_beats)) / n_beats * duration
-    width = rng.uniform(0.07, 0.12)
+    width = rng.uniform(0.06, 0.1)  # seconds; a frame lasts 1/fps
     heights = rng.uniform(0.6, 1.0, n_beats)
     envelope = 0.08 + (heights[:, None] * np.exp(-0.5 * ((t[None] - centers[:, None]) / width) ** 2)).sum(0)
     audio = envelope / envelope.max() * tone
@@ -323,6 +326,13 @@ def first_frame(rendered: RenderedVideo) -> torch.Tensor:
     return rendered.video[:, 0].clone()
 
 
+def video_to_uint8(video: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(3, F, H, W) in [-1, 1] -> (F, H, W, 3) uint8; one implementation, in vidgen.video_io."""
+    from vidgen import video_io  # lazy: keeps the world importable without the I/O stack
+
+    return video_io.video_to_uint8(video)
+
+
 # ----------------------------------------------------------------------------- dataset
 
 
@@ -440,15 +450,15 @@ def cli(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=64, help="height and width in pixels")
     args = p.parse_args(argv)
     world = ShapesWorld(num_frames=args.frames, height=args.size, width=args.size, seed=args.seed)
-    from vidgen import video_io  # lazy: only the CLI writes files
-
     items = list(itertools.islice(iter(world), args.n))
-    videos = [video_io.video_to_uint8(item["video"]) for item in items]
+    videos = [video_to_uint8(item["video"]) for item in items]
     for i, item in enumerate(items):
         tags = "".join(f" [{k}]" for k in ("audio", "image") if item[f"has_{k}"])
         print(f"{i:3d}: {item['caption']}{tags}")
     out = str(args.out)
     if out.lower().endswith((".mp4", ".gif")):
+        from vidgen import video_io  # lazy: only this branch needs the writers
+
         frames = _tile(videos, cols=math.ceil(math.sqrt(len(videos))))
         (video_io.write_mp4 if out.lower().endswith(".mp4") else video_io.write_gif)(frames, out, fps=8)
     else:

@@ -1,0 +1,157 @@
+"""Training: resume carries state over, DDP ranks agree, MP4-folder data trains."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vidgen.checkpoint import VideoModel
+from vidgen.config import ModelConfig
+from vidgen.train import TrainConfig, export_checkpoint, lr_at, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_MODEL = dict(width=32, heads=2, depth=1, conv_channels=16, text_width=32, text_layers=1, text_heads=2,
+                  context_length=24, sample_size=32, vocabulary=("a", "red", "circle", "moving", "left"))
+
+
+def tiny_train_config(out: Path, **overrides) -> TrainConfig:
+    cfg = dict(model=ModelConfig(**TINY_MODEL), out=str(out), num_frames=4, batch_size=2, total_steps=100,
+               warmup_steps=2, eval_every=0, sample_every=0, save_every=1000, log_every=1)
+    cfg.update(overrides)
+    return TrainConfig(**cfg)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=10, total_steps=110, min_lr_ratio=0.1)
+    assert lr_at(cfg, 0) == pytest.approx(1e-4)
+    assert lr_at(cfg, 9) == pytest.approx(1e-3)
+    assert lr_at(cfg, 60) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+    assert lr_at(cfg, 110) == pytest.approx(1e-4)
+
+
+def test_frames_curriculum():
+    cfg = TrainConfig(num_frames=16, frames_schedule=[[100, 4], [200, 8]])
+    assert [cfg.frames_at(s) for s in (0, 99, 100, 199, 200)] == [4, 4, 8, 8, 16]
+
+
+def test_train_save_resume_carries_step_and_optimizer(tmp_path):
+    out = tmp_path / "run"
+    cfg = tiny_train_config(out)
+    train(cfg, max_steps=3, progress=False)
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["step"] == 3
+    opt3 = load_file(out / "optimizer.safetensors")
+    assert opt3 and all(torch.isfinite(v).all() for v in opt3.values())
+    assert float(opt3["0.step"]) == 3  # AdamW's own step counter
+
+    model, _ = train(cfg, resume=True, max_steps=2, progress=False)
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["step"] == 5
+    opt5 = load_file(out / "optimizer.safetensors")
+    assert float(opt5["0.step"]) == 5  # continued, not restarted
+    assert set(opt5) == set(opt3)
+    # the saved raw weights are the returned model's
+    saved = load_file(out / "model.safetensors")
+    for k, v in model.state_dict().items():
+        assert torch.equal(saved[k], v), k
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2, 3, 4, 5]
+
+
+def test_export_checkpoint_loads_in_pipeline(tmp_path):
+    from vidgen.pipeline import VideoPipeline
+
+    out = tmp_path / "run"
+    train(tiny_train_config(out), max_steps=1, progress=False)
+    ckpt = export_checkpoint(out, tmp_path / "ckpt", card="# card\n")
+    assert (ckpt / "card.md").read_text() == "# card\n"
+    pipe = VideoPipeline(VideoModel.from_pretrained(ckpt), device="cpu")
+    result = pipe("a red circle moving left", num_frames=2, num_inference_steps=2, seed=0)
+    assert result.frames.shape == (2, 32, 32, 3)
+
+
+def test_cli_preset_and_bad_config(tmp_path):
+    from vidgen.train import cli
+
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"model": TINY_MODEL, "out": str(tmp_path / "run"), "num_frames": 2, "batch_size": 1,
+                                  "total_steps": 2, "eval_every": 0, "sample_every": 0}))
+    assert cli(["--preset", str(preset)]) == 0
+    assert json.loads((tmp_path / "run" / "train_state.json").read_text())["step"] == 2
+    assert cli(["--resume", "--out", str(tmp_path / "nothing")]) == 2
+    preset.write_text(json.dumps({"model": {"width": 33, "heads": 2}}))
+    assert cli(["--preset", str(preset)]) == 2  # width not divisible by heads -> clear error, exit 2
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, sys, torch
+        sys.path.insert(0, {str(ROOT)!r})
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from safetensors.torch import save_file
+        from test_train import tiny_train_config
+        from vidgen.train import train
+        torch.set_num_threads(1)
+        cfg = tiny_train_config({str(tmp_path / "run")!r})
+        model, ema = train(cfg, max_steps=3, progress=False)
+        rank = int(os.environ["RANK"])
+        save_file({{k: v.contiguous() for k, v in model.state_dict().items()}}, {str(tmp_path)!r} + f"/rank{{rank}}.safetensors")
+    """))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    with socket.socket() as s:  # a free loopback port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+         f"--master_port={port}", str(script)],
+        capture_output=True, text=True, timeout=240, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    w0, w1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    assert set(w0) == set(w1)
+    for k in w0:
+        assert torch.equal(w0[k], w1[k]), k
+    # and training moved the weights away from the shared initialisation
+    torch.manual_seed(0)
+    init = VideoModel(ModelConfig(**TINY_MODEL)).state_dict()
+    assert any(not torch.equal(init[k], w0[k]) for k in w0)
+    # only rank 0 wrote the run folder's metrics
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+
+
+def test_train_two_steps_on_a_folder_of_mp4_clips(tmp_path):
+    from vidgen.video_io import write_mp4
+    from vidgen.world import render, synthesize_audio, video_to_uint8
+
+    data = tmp_path / "clips"
+    data.mkdir()
+    for i, caption in enumerate(["a red circle moving left", "a red circle moving left"]):
+        audio = synthesize_audio(i, num_frames=8) if i == 0 else None
+        frames = video_to_uint8(render(caption, seed=i, num_frames=8, height=48, width=48, audio=audio).video)
+        write_mp4(frames, data / f"clip{i}.mp4", fps=8, audio=audio, sample_rate=16000, upscale_to=None)
+        (data / f"clip{i}.txt").write_text(caption + "\n")
+
+    from vidgen.datasets import VideoFolder
+
+    ds = VideoFolder(data, num_frames=4, height=32, width=32, seed=0)
+    items = [ds.sample(np.random.default_rng(s)) for s in range(6)]
+    assert all(it["video"].shape == (3, 4, 32, 32) for it in items)
+    assert all(-1 <= it["video"].min() and it["video"].max() <= 1 for it in items)
+    assert {bool(it["has_audio"]) for it in items} == {True, False}  # clip0 has a track, clip1 none
+
+    out = tmp_path / "run"
+    train(tiny_train_config(out, data=str(data)), max_steps=2, progress=False)
+    assert json.loads((out / "train_state.json").read_text())["step"] == 2

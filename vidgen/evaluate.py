@@ -1,0 +1,273 @@
+"""Evaluate a checkpoint on the shapes world's fixed evaluation set.
+
+    report = evaluate(VideoPipeline.from_pretrained("checkpoints/vidgen-shapes"), n_per_category=40)
+    print(report_markdown(report))
+
+Every prompt of `world.evaluation_prompts` is generated with its own fixed seed (audio prompts with
+their audio, image prompts with their first frame), judged by `judge.judge` (with the per-word
+cross-attention maps for attention faithfulness), and summarized per category and overall.
+
+    python -m vidgen evaluate --checkpoint DIR [--n 40] [--steps 25] [--out report.md]
+
+writes the markdown report and, next to it, the full report as JSON (same stem, .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import judge as J
+from . import world
+from .maps import word_heatmaps
+from .video_io import video_to_uint8
+
+HEADLINE = (  # key in report["overall"] -> label
+    ("single_all_correct", "single object: all attributes correct"),
+    ("two_object_both_correct", "two objects: both fully correct"),
+    ("held_out_all_correct", "held-out combinations: all correct"),
+    ("held_out_color_shape", "held-out combinations: colour and shape correct"),
+    ("count_accuracy", "object count correct"),
+    ("temporal_stability", "temporal stability (mean score)"),
+    ("stable_rate", "stable videos"),
+    ("audio_size_corr_median", "audio-size correlation (median)"),
+    ("first_frame_psnr_mean", "first-frame PSNR, dB (mean)"),
+    ("attention_pointing", "attention pointing accuracy"),
+    ("attention_iou", "attention IoU (mean)"),
+)
+
+
+def evaluate(
+    pipe,
+    *,
+    n_per_category: int = 40,
+    seed: int = 1234,
+    num_inference_steps: int = 25,
+    guidance_scale: float | None = None,
+    sampler: str = "ddim",
+    record_attention: bool = True,
+    progress: bool = True,
+    num_frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+) -> dict:
+    """Generate and judge the evaluation set; returns a JSON-ready report (see `report_markdown`).
+
+    The set is `world.evaluation_prompts(n_per_category, seed)` at the model's own frame count,
+    resolution, fps and audio rate (override with num_frames / height / width). guidance_scale None
+    uses the pipeline's default. With record_attention, cross-attention maps (averaged over all steps
+    and layers) are scored against the objects the colour and shape words name.
+    """
+    if isinstance(n_per_category, bool) or not isinstance(n_per_category, int) or n_per_category < 1:
+        raise ValueError(f"n_per_category must be an integer >= 1, got {n_per_category!r}")
+    cfg = pipe.cfg
+    num_frames = cfg.num_frames if num_frames is None else num_frames
+    height = cfg.sample_size if height is None else height
+    width = cfg.sample_size if width is None else width
+    prompts = world.evaluation_prompts(n_per_category, seed, num_frames=num_frames, height=height, width=width,
+                                       fps=cfg.fps, sample_rate=cfg.audio_sample_rate)
+    knobs = dict(num_frames=num_frames, height=height, width=width, num_inference_steps=num_inference_steps,
+                 sampler=sampler, record_attention=("cross",) if record_attention else None)
+    if guidance_scale is not None:
+        knobs["guidance_scale"] = guidance_scale
+
+    rows, results, seconds, used_guidance = [], [], [], None
+    t_start = time.perf_counter()
+    for p in _progress(prompts, progress):
+        image = None if p.image is None else video_to_uint8(p.image[:, None])[0]  # (3, H, W) -> (H, W, 3)
+        audio = None if p.audio is None else (cfg.audio_sample_rate, p.audio)
+        t0 = time.perf_counter()
+        result = pipe(p.caption, seed=p.seed, image=image, audio=audio, **knobs)
+        seconds.append(time.perf_counter() - t0)
+        used_guidance = result.settings.guidance_scale
+        attention = word_heatmaps(result.maps, result.map_context) if result.maps else None
+        verdict = J.judge(result.frames, p.caption, audio=p.audio, image=p.image, attention=attention,
+                          fps=result.fps, sample_rate=cfg.audio_sample_rate)
+        results.append(verdict)
+        rows.append({"category": p.category, "caption": p.caption, "seed": p.seed, "seconds": seconds[-1],
+                     "warnings": list(result.warnings), "judge": verdict.to_dict()})
+
+    by_cat = {c: [r for r, p in zip(results, prompts) if p.category == c] for c in world.EVAL_CATEGORIES}
+    categories = {c: J.summarize(rs) for c, rs in by_cat.items()}
+    report = {
+        "settings": {
+            "checkpoint": getattr(pipe, "source", None),
+            "n_per_category": n_per_category,
+            "seed": seed,
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": used_guidance,
+            "sampler": sampler,
+            "num_frames": num_frames,
+            "height": height,
+            "width": width,
+            "record_attention": bool(record_attention),
+            "device": str(getattr(pipe, "device", "")),
+        },
+        "counts": {"total": len(prompts), **{c: len(rs) for c, rs in by_cat.items()}},
+        "seeds": {c: [p.seed for p in prompts if p.category == c] for c in world.EVAL_CATEGORIES},
+        "overall": _overall(by_cat, results),
+        "categories": categories,
+        "timing": {
+            "total_seconds": time.perf_counter() - t_start,
+            "mean_seconds_per_video": statistics.fmean(seconds),
+            "median_seconds_per_video": statistics.median(seconds),
+            "per_step_seconds": statistics.fmean(seconds) / num_inference_steps,
+        },
+        "prompts": rows,
+    }
+    return _jsonable(report)
+
+
+def _progress(items, enabled: bool):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc="evaluating", unit="video", file=sys.stderr)
+
+
+def _mean(values) -> float | None:
+    values = [float(v) for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _overall(by_cat: dict[str, list[J.JudgeResult]], results: list[J.JudgeResult]) -> dict:
+    single, two, held = by_cat["single"], by_cat["two"], by_cat["held_out"]
+    corrs = [r.audio_corr for r in by_cat["audio"] if r.audio_corr is not None]
+    return {
+        # per attribute over the text-only single-object prompts
+        "single_attribute_accuracy": {a: _mean(r.correct[a] for r in single) for a in J.ATTRIBUTES},
+        "single_all_correct": _mean(r.all_correct for r in single),
+        "two_object_both_correct": _mean(r.all_correct for r in two),
+        "two_object_attribute_accuracy": {a: _mean(r.correct[a] for r in two) for a in J.ATTRIBUTES},
+        "held_out_all_correct": _mean(r.all_correct for r in held),
+        "held_out_color_shape": _mean(bool(r.correct["color"]) and bool(r.correct["shape"]) for r in held),
+        "held_out_attribute_accuracy": {a: _mean(r.correct[a] for r in held) for a in J.ATTRIBUTES},
+        "count_accuracy": _mean(r.count_correct for r in results),
+        "temporal_stability": _mean(r.stability for r in results),
+        "stable_rate": _mean(r.stable for r in results),
+        "audio_size_corr_median": float(np.median(corrs)) if corrs else None,
+        "first_frame_psnr_mean": _mean(r.psnr for r in by_cat["image"]),
+        "attention_pointing": _mean(r.pointing for r in results),
+        "attention_iou": _mean(r.iou for r in results),
+        "n_attention": sum(r.pointing is not None for r in results),
+    }
+
+
+def _jsonable(x):
+    """Plain Python (numpy scalars -> float/int, NaN/inf -> None) so the report dumps as strict JSON."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+# ---------------------------------------------------------------------------------------- markdown
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def report_markdown(report: dict) -> str:
+    """The report as markdown: settings, headline metrics, per-attribute and per-category tables, seeds."""
+    s, o, t = report["settings"], report["overall"], report["timing"]
+    cats = list(report["categories"])
+    lines = [
+        "# vidgen evaluation",
+        "",
+        f"Checkpoint `{s['checkpoint']}`, {report['counts']['total']} prompts "
+        f"({s['n_per_category']} per category, evaluation seed {s['seed']}), {s['num_frames']} frames "
+        f"{s['height']}x{s['width']}, {s['num_inference_steps']} {s['sampler']} steps, guidance {_fmt(s['guidance_scale'])}, "
+        f"on {s['device']}.",
+        "",
+        f"Generation time: {t['mean_seconds_per_video']:.2f} s per video on average "
+        f"(median {t['median_seconds_per_video']:.2f} s), {t['total_seconds']:.1f} s in all.",
+        "",
+        "## Headline",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {label} | {_fmt(o.get(key))} |" for key, label in HEADLINE),
+        "",
+        "## Attribute accuracy",
+        "",
+        "| attribute | single | two objects | held out |",
+        "|---|---|---|---|",
+        *(f"| {a} | {_fmt(o['single_attribute_accuracy'][a])} | {_fmt(o['two_object_attribute_accuracy'][a])} "
+          f"| {_fmt(o['held_out_attribute_accuracy'][a])} |" for a in J.ATTRIBUTES),
+        "",
+        "## Per category",
+        "",
+        "| metric | " + " | ".join(cats) + " |",
+        "|---|" + "---|" * len(cats),
+    ]
+    metrics = list(next(iter(report["categories"].values())).keys()) if cats else []
+    for m in metrics:
+        lines.append(f"| {m} | " + " | ".join(_fmt(report["categories"][c].get(m)) for c in cats) + " |")
+    lines += ["", "## Prompts and seeds", ""]
+    for c in cats:
+        seeds = report["seeds"][c]
+        lines.append(f"- {c} ({len(seeds)}): seeds {', '.join(map(str, seeds))}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+def cli(argv: list[str] | None = None) -> int:
+    """`python -m vidgen evaluate`: write report.md and report.json."""
+    p = argparse.ArgumentParser(prog="python -m vidgen evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", default=None, help="checkpoint folder or Hub id (default: the shipped one)")
+    p.add_argument("--n", type=int, default=40, help="prompts per category (default: 40)")
+    p.add_argument("--seed", type=int, default=1234, help="seed of the evaluation set (default: 1234)")
+    p.add_argument("--steps", type=int, default=25, help="denoising steps (default: 25)")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the pipeline's)")
+    p.add_argument("--sampler", default="ddim")
+    p.add_argument("--no-attention", action="store_true", help="skip attention recording and its metrics")
+    p.add_argument("--device", default=None)
+    p.add_argument("--out", default="report.md", help="markdown report; the JSON goes next to it (.json)")
+    args = p.parse_args(argv)
+    from .cli import _one_line, error
+    from .hub import default_checkpoint
+    from .pipeline import VideoPipeline
+
+    if args.n < 1:
+        return error(f"--n must be at least 1, got {args.n}")
+    try:
+        pipe = VideoPipeline.from_pretrained(args.checkpoint or default_checkpoint(), device=args.device)
+        report = evaluate(pipe, n_per_category=args.n, seed=args.seed, num_inference_steps=args.steps,
+                          guidance_scale=args.guidance, sampler=args.sampler, record_attention=not args.no_attention)
+    except (ValueError, FileNotFoundError) as e:
+        return error(_one_line(e))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report_markdown(report))
+    json_path = out.with_suffix(".json") if out.suffix.lower() != ".json" else out.with_suffix(".report.json")
+    json_path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    o = report["overall"]
+    print(f"single all-correct {_fmt(o['single_all_correct'])}, two-object {_fmt(o['two_object_both_correct'])}, "
+          f"held-out {_fmt(o['held_out_all_correct'])}, pointing {_fmt(o['attention_pointing'])}")
+    print(f"wrote {out} and {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())
