@@ -7,7 +7,7 @@ torch.inference_mode() with 3 warm-up passes and the median of >= 10 timed passe
 torch.get_num_threads() threads. Both denoiser variants are timed: "factorized" (spatial then
 temporal attention, the default) and "joint" (one attention over all space-time tokens).
 
-    python benchmarks/step_time.py [--repeats 10] [--warmup 3] [--device cpu]
+    python benchmarks/step_time.py [--repeats 10] [--warmup 3] [--threads N] [--device cpu]
 
 Writes benchmarks/results/step_time.json and benchmarks/results/step_time.md.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import statistics
 import sys
@@ -90,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--variants", nargs="+", default=["factorized", "joint"])
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch.get_num_threads())")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.repeats < 10:
         p.error("--repeats must be at least 10 (the reported number is a median)")
 
@@ -106,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": f"{SIZE}x{SIZE}",
         "config": "ModelConfig() defaults + shapes-world vocabulary",
         "python": platform.python_version(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
     header = "| variant | params (VideoModel) | params (denoiser) | context tokens | step median (ms) | min | max |"
@@ -130,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{FRAMES} frames at {SIZE}x{SIZE}, conditioning (text + audio tokens) encoded beforehand, "
         f"under `torch.inference_mode()`; {args.warmup} warm-ups, median of {args.repeats} repeats.",
         "",
-        f"Measured {meta['date']} on {meta['device']}, {threads} threads, torch {meta['torch']}. "
+        f"Measured {meta['date']} on {meta['device']}, {threads} threads, torch {meta['torch']}, "
+        f"1-minute load average {meta['load_average_1min']}. "
         "Timings depend on the machine and its load; re-run `python benchmarks/step_time.py` to refresh.",
         "",
         table,

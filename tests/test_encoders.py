@@ -242,3 +242,14 @@ def test_sixteen_bit_array_matches_sixteen_bit_image():
         from_pil = enc(Image.fromarray(arr))
         torch.testing.assert_close(enc(arr), from_pil, rtol=0, atol=0)
         torch.testing.assert_close(from_pil, torch.full((3, 8, 8), round(value / 65535 * 255) / 127.5 - 1))
+
+
+def test_prepare_audio_integer_pcm():
+    """int16 samples are PCM at full scale 32768, not values to clip to [-1, 1]."""
+    wave = sine(440.0, 16000, 0.5)
+    pcm = np.round(wave * 32767).astype(np.int16)
+    a = prepare_audio(pcm, 16000, num_frames=4, fps=8, target_sr=16000)
+    b = prepare_audio(wave, 16000, num_frames=4, fps=8, target_sr=16000)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+    stereo32 = np.stack([np.round(wave * 2**31 * 0.999).astype(np.int32)] * 2, axis=1)
+    torch.testing.assert_close(prepare_audio(stereo32, 16000, num_frames=4, fps=8, target_sr=16000), b, rtol=0, atol=1e-3)

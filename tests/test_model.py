@@ -143,9 +143,11 @@ def test_config_json_round_trip(tmp_path):
     assert loaded == cfg and isinstance(loaded.vocabulary, tuple)
     with pytest.raises(ValueError, match="unknown config keys"):
         from_dict(ModelConfig, {**to_dict(cfg), "colour": 1})
-    for bad in ({"variant": "diagonal"}, {"width": 30, "heads": 4}, {"prediction_type": "score"}):
+    for bad in ({"variant": "diagonal"}, {"width": 36, "heads": 8}, {"width": 30, "heads": 2}, {"prediction_type": "score"}):
         with pytest.raises(ValueError):
             ModelConfig(**bad)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        ModelConfig(width=30, heads=2)
 
 
 def test_save_load_round_trip_identical(model, saved):

@@ -110,6 +110,8 @@ def test_v_prediction_stays_bounded_at_the_noisiest_step():
     eps_err = (sch.to_x0(eps + err, x_t, t, "eps") - x0).abs().max()
     assert v_err <= err.abs().max() + 1e-12
     assert eps_err > 100 * v_err
+    # The amplification is 1 / alpha_t: ~20,000x at t = 999 on the cosine schedule.
+    assert 1 / float(sch.alpha_bar(t)) ** 0.5 == pytest.approx(20291, rel=1e-3)
 
 
 def test_timesteps():

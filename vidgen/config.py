@@ -88,6 +88,8 @@ class ModelConfig:
             raise ValueError(f"variant must be 'factorized' or 'joint', got {self.variant!r}")
         if self.width % self.heads:
             raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        if self.width % 4:  # the 2D sin-cos position embedding splits width into 4 equal parts
+            raise ValueError(f"width must be a multiple of 4, got {self.width}")
         if self.prediction_type not in ("v", "eps", "x0"):
             raise ValueError(f"unknown prediction_type {self.prediction_type!r}")
 

@@ -125,7 +125,10 @@ def resample(audio: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
 def prepare_audio(audio, sample_rate: int, *, num_frames: int, fps: int, target_sr: int) -> torch.Tensor:
     """Mono waveform (S,) or (S, C) / (C, S) at any rate -> float32 (num_frames / fps * target_sr,):
     downmixed, NaN-free, clipped to [-1, 1], resampled, then trimmed or zero-padded to the video."""
-    wave = torch.as_tensor(np.asarray(audio), dtype=torch.float32)
+    arr = np.asarray(audio)
+    if arr.dtype.kind == "i":  # signed integer PCM (e.g. int16 WAV samples): full scale -> [-1, 1]
+        arr = arr / -float(np.iinfo(arr.dtype).min)
+    wave = torch.as_tensor(arr, dtype=torch.float32)
     if wave.dim() == 2:  # downmix; channels are the short axis
         wave = wave.mean(dim=1 if wave.shape[0] > wave.shape[1] else 0)
     if wave.dim() != 1:
