@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from conftest import make_inputs, randomize, tiny_config
+from support import make_inputs, randomize, tiny_config
 from vidgen.attention import (
     KINDS,
     Attention,

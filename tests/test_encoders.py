@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_VOCAB, tiny_config
+from support import TINY_VOCAB, tiny_config
 from vidgen.encoders import (
     AudioEncoder,
     ImageEncoder,

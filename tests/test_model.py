@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from conftest import TINY_VOCAB, make_inputs, randomize, tiny_config
+from support import TINY_VOCAB, make_inputs, randomize, tiny_config
 from vidgen.checkpoint import CONFIG_NAME, WEIGHTS_NAME, Conditioning, VideoModel
 from vidgen.config import ModelConfig, from_dict, load_json, save_json, to_dict
 

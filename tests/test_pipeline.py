@@ -112,10 +112,12 @@ def test_cancel_mid_stream_restores_processors_and_gates(pipe):
     before_procs, before_gates = get_processors(pipe.model.denoiser), gates(pipe)
     gen = pipe.stream(PROMPT, num_frames=4, num_inference_steps=5, seed=0, record_attention=True,
                       temporal_gate=0.25)
-    next(gen), next(gen)
-    during = get_processors(pipe.model.denoiser)
-    assert any(during[n] is not p for n, p in before_procs.items())  # recording processors installed
-    assert all(float(g) == 0.25 for g in gates(pipe).values())  # gate overridden
+    next(gen)
+    assert next(gen).maps  # recording processors were in place for the model call
+    # Between steps (where a cancel lands) the shared model carries nothing of this generation,
+    # and the consumer's code does not run in the pipeline's grad mode.
+    assert all(get_processors(pipe.model.denoiser)[n] is p for n, p in before_procs.items())
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     gen.close()  # a cancel
     after = get_processors(pipe.model.denoiser)
     assert after.keys() == before_procs.keys()
@@ -125,14 +127,53 @@ def test_cancel_mid_stream_restores_processors_and_gates(pipe):
     np.testing.assert_array_equal(pipe(PROMPT, **KW).frames, reference)  # the next call still works
 
 
+def test_interleaved_and_concurrent_streams_do_not_interfere(pipe):
+    """Two generations on one pipeline (a UI that starts a new run before the old generator is
+    closed, or two users): each sees only its own recorder and ablations, whatever the order."""
+    before_procs, before_gates = get_processors(pipe.model.denoiser), gates(pipe)
+    runs = [dict(record_attention=True, temporal_gate=-5.0), dict(temporal_attention=False), dict()]
+    expected = [pipe(PROMPT, **KW, **r).frames for r in runs]
+    streams = [pipe.stream(PROMPT, **KW, **r) for r in runs]
+    events = [[], [], []]
+    for step in zip(*streams):  # lock-step interleaving
+        for i, e in enumerate(step):
+            events[i].append(e)
+    for ev, want in zip(events, expected):
+        np.testing.assert_array_equal(ev[-1].result.frames, want)
+    a, b = (pipe.stream(PROMPT, **{**KW, "num_inference_steps": 4}, **r) for r in runs[:2])
+    next(a), next(b), next(a)
+    a.close(), b.close()  # closed in the "wrong" order
+    assert all(get_processors(pipe.model.denoiser)[n] is p for n, p in before_procs.items())
+    assert all(torch.equal(g, before_gates[n]) for n, g in gates(pipe).items())
+
+    results, errors = [None] * 3, []
+
+    def work(i):
+        try:
+            results[i] = pipe(PROMPT, **KW, **runs[i]).frames
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_ablation_and_error_mid_stream_are_undone(pipe):
     before = get_processors(pipe.model.denoiser)
-    gen = pipe.stream(PROMPT, **KW, temporal_attention=False)
+    reference = pipe(PROMPT, **KW).frames
+    gen = pipe.stream(PROMPT, **KW, temporal_attention=False, record_attention=True)
     next(gen)
-    assert all(isinstance(m.processor, ZeroProcessor) for m in temporal_layers(pipe).values())
     with pytest.raises(RuntimeError, match="boom"):
         gen.throw(RuntimeError("boom"))
     assert all(get_processors(pipe.model.denoiser)[n] is p for n, p in before.items())
+    assert not any(isinstance(m.processor, ZeroProcessor) for m in temporal_layers(pipe).values())
+    np.testing.assert_array_equal(pipe(PROMPT, **KW).frames, reference)
 
 
 # ------------------------------------------------------------------------------------------ maps

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import make_inputs, randomize, tiny_config
+from support import make_inputs, randomize, tiny_config
 from vidgen.attention import EagerProcessor, SDPAProcessor, attention_modules
 from vidgen.checkpoint import VideoModel
 from vidgen.recording import AttentionRecorder, unfold_probs

@@ -93,9 +93,10 @@ def generate_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=None, help="number of frames (default: the model's)")
     p.add_argument("--height", type=int, default=None, help="height in pixels (default: the model's)")
     p.add_argument("--width", type=int, default=None, help="width in pixels (default: the model's)")
-    p.add_argument("--steps", type=int, default=25, help="denoising steps (default: 25)")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (default: 3.0)")
-    p.add_argument("--sampler", default="ddim", help="ddim, ddpm or dpmpp (default: ddim)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the pipeline's, 25)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale (default: the pipeline's, 3.0)")
+    p.add_argument("--sampler", default=None, help="ddim, ddpm or dpmpp (default: ddim)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
     p.add_argument("--negative-prompt", default=None, help="what to steer away from")
     p.add_argument("--out", default="video.mp4", help="MP4 output (default: video.mp4)")
@@ -149,16 +150,17 @@ def _generate(args: argparse.Namespace) -> int:
     pipe = VideoPipeline.from_pretrained(folder, device=args.device)
     load_seconds = time.perf_counter() - t0
 
-    events = pipe.stream(
-        args.prompt, negative_prompt=args.negative_prompt, image=args.image, audio=args.audio,
-        num_frames=args.frames, height=args.height, width=args.width, num_inference_steps=args.steps,
-        guidance_scale=args.guidance, sampler=args.sampler, seed=args.seed,
-        record_attention=bool(args.maps), temporal_attention=not args.no_temporal, temporal_gate=args.gamma,
-    )  # validates every knob before the first step
+    knobs = dict(negative_prompt=args.negative_prompt, image=args.image, audio=args.audio, num_frames=args.frames,
+                 height=args.height, width=args.width, num_inference_steps=args.steps, guidance_scale=args.guidance,
+                 sampler=args.sampler, seed=args.seed, temporal_gate=args.gamma)
+    knobs = {k: v for k, v in knobs.items() if v is not None}  # unset: the pipeline's defaults
+    events = pipe.stream(args.prompt, record_attention=bool(args.maps), temporal_attention=not args.no_temporal,
+                         **knobs)  # validates every knob before the first step
     result = None
-    with tqdm(total=args.steps, desc="denoising", unit="step", file=sys.stderr, leave=False,
+    with tqdm(desc="denoising", unit="step", file=sys.stderr, leave=False,
               disable=None) as bar:  # disable=None: no bar when stderr is not a terminal
         for event in events:
+            bar.total = event.num_steps
             bar.update(1)
             result = event.result or result
     assert result is not None

@@ -58,11 +58,13 @@ def resolve_checkpoint(name_or_path: str | os.PathLike, *, allowed_root: str | o
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     offline = _hub_offline()
+    # "owner/name" is also a relative path; say both, since either may be what the user meant.
+    what = f"checkpoint not found: no local folder {name!r}, and as a Hub id"
     try:
         folder = snapshot_download(name, allow_patterns=CHECKPOINT_FILES, local_files_only=offline)
     except LocalEntryNotFoundError:
-        how = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else "it is not in the local cache and the Hub is unreachable"
-        raise ValueError(f"cannot load Hub checkpoint {name!r}: {how}") from None
+        why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else "it is not cached and the Hub is unreachable"
+        raise ValueError(f"{what} {why}") from None
     except (HfHubHTTPError, OSError) as e:
-        raise ValueError(f"cannot download Hub checkpoint {name!r}: {e}") from None
+        raise ValueError(f"{what} the download failed ({e})") from None
     return Path(folder)

@@ -119,6 +119,9 @@ class VideoPipeline:
         self.model = model.to(self.device, self.dtype).eval()
         self.cfg = model.cfg
         self.source: str | None = None
+        # Held for one model call at a time: recorders and ablations patch the shared model only
+        # inside it, so interleaved or concurrent streams never see each other's processors or gates.
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -294,6 +297,15 @@ class VideoPipeline:
         return wave.numpy()
 
     @contextlib.contextmanager
+    def _patched(self, recorder: AttentionRecorder | None, s: GenerationSettings):
+        """Recording processors and ablations of one generation, installed for one model call."""
+        with contextlib.ExitStack() as stack:
+            if recorder is not None:
+                stack.enter_context(recorder)
+            stack.enter_context(self._ablations(s))
+            yield
+
+    @contextlib.contextmanager
     def _ablations(self, s: GenerationSettings):
         """Temporal attention off (ZeroProcessor) and a gate override, restored on exit."""
         layers = {n: m for n, m in self.model.denoiser.attention_layers().items() if m.kind == "temporal"}
@@ -372,7 +384,11 @@ class VideoPipeline:
             calls += 1
             x_in = x_t.expand(batch, -1, -1, -1, -1)
             t_in = torch.full((batch,), t, device=self.device, dtype=torch.long)
-            out = model(x_in, t_in, cond, image_b, image_mask).float()
+            # The model is patched only for this call and never while the stream is suspended at a
+            # yield; grad mode is scoped here too, not across yields (a resumed generator may run on
+            # another thread, and the consumer's code between steps must not inherit it).
+            with self._lock, self._patched(recorder, s), torch.no_grad():
+                out = model(x_in, t_in, cond, image_b, image_mask).float()
             if use_cfg:  # classifier-free guidance, in the model's own parametrization (linear in x0)
                 uncond, cond_out = out.chunk(2)
                 out = uncond + s.guidance_scale * (cond_out - uncond)
@@ -380,30 +396,26 @@ class VideoPipeline:
 
         steps_fn = get_sampler(s.sampler)
         first_step = None
-        with contextlib.ExitStack() as stack, torch.inference_mode():
-            if recorder is not None:
-                stack.enter_context(recorder)
-            stack.enter_context(self._ablations(s))
-            x = x_T
-            for info in steps_fn(denoise, x_T, timesteps, schedule=schedule, generator=generator):
-                x = info.x_prev
-                step_maps = recorder.pop_step(info.step) if recorder is not None else None
-                if step_maps:
-                    all_maps.update(step_maps)
-                elapsed = time.perf_counter() - t_start
-                first_step = first_step or elapsed
-                event = StepEvent(
-                    step=info.step, num_steps=info.num_steps, t=info.t,
-                    preview=video_to_uint8(info.x0_pred[0]), preview_xt=video_to_uint8(info.x_prev[0].clamp(-1, 1)),
-                    elapsed=elapsed, maps=step_maps, map_context=ctx,
+        x = x_T
+        for info in steps_fn(denoise, x_T, timesteps, schedule=schedule, generator=generator):
+            x = info.x_prev
+            step_maps = recorder.pop_step(info.step) if recorder is not None else None
+            if step_maps:
+                all_maps.update(step_maps)
+            elapsed = time.perf_counter() - t_start
+            first_step = first_step or elapsed
+            event = StepEvent(
+                step=info.step, num_steps=info.num_steps, t=info.t,
+                preview=video_to_uint8(info.x0_pred[0]), preview_xt=video_to_uint8(info.x_prev[0].clamp(-1, 1)),
+                elapsed=elapsed, maps=step_maps, map_context=ctx,
+            )
+            if info.step == info.num_steps - 1:
+                video = x.float().clamp(-1, 1).cpu()
+                timings.update(first_step=first_step, total=time.perf_counter() - t_start)
+                timings["per_step"] = (timings["total"] - timings["encode"]) / info.num_steps
+                event.result = GenerationResult(
+                    frames=video_to_uint8(video[0]), video=video, fps=self.cfg.fps, seed=s.seed, settings=s,
+                    timings=timings, audio=audio, sample_rate=self.cfg.audio_sample_rate,
+                    maps=all_maps if recorder is not None else None, map_context=ctx, warnings=warnings,
                 )
-                if info.step == info.num_steps - 1:
-                    video = x.float().clamp(-1, 1).cpu()
-                    timings.update(first_step=first_step, total=time.perf_counter() - t_start)
-                    timings["per_step"] = (timings["total"] - timings["encode"]) / info.num_steps
-                    event.result = GenerationResult(
-                        frames=video_to_uint8(video[0]), video=video, fps=self.cfg.fps, seed=s.seed, settings=s,
-                        timings=timings, audio=audio, sample_rate=self.cfg.audio_sample_rate,
-                        maps=all_maps if recorder is not None else None, map_context=ctx, warnings=warnings,
-                    )
-                yield event
+            yield event
