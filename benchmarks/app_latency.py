@@ -50,6 +50,13 @@ def random_checkpoint(folder: Path) -> Path:
     return VideoModel(ModelConfig(vocabulary=VOCABULARY)).save_pretrained(folder)
 
 
+def has_video(value) -> bool:
+    """A streamed Video output that carries a file (not a skipped update or a cleared value)."""
+    if isinstance(value, dict):
+        value = value.get("video", value)
+    return isinstance(value, str) or isinstance(value, dict) and bool(value.get("path") or value.get("url"))
+
+
 def measure(url: str, engine, prompt: str, runs: int, steps: int | None) -> list[dict]:
     from gradio_client import Client
 
@@ -66,7 +73,7 @@ def measure(url: str, engine, prompt: str, runs: int, steps: int | None) -> list
             now = time.perf_counter() - t0
             if outs and first is None:
                 first = now
-            if video is None and any(isinstance(o[3], dict) and o[3].get("video") for o in outs):
+            if video is None and any(has_video(o[3]) for o in outs):
                 video = now
             time.sleep(0.005)
         job.result()

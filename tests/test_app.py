@@ -147,6 +147,7 @@ def test_engine_reads_the_checkpoint_without_loading(checkpoint):
     assert e._pipe is None  # nothing loaded yet
     assert e.unknown_words("a red dog moving left, dog and cat!") == ["dog", "cat"]
     assert e.unknown_words("a red circle") == []
+    assert e.fingerprint() == Engine(str(checkpoint)).fingerprint() != Engine(str(checkpoint / "nope")).fingerprint()
     missing = Engine(str(checkpoint / "nope")).info()
     assert missing.config is None and "not found" in missing.error
 
@@ -188,15 +189,16 @@ def test_explorer_views_for_every_selection(run):
     assert render_all(None, None, Selection(), None)[1].startswith("Generate a video first")
 
 
-def test_explorer_with_heads_gate_override_and_no_temporal(run, engine):
-    result = SimpleNamespace(**vars(run[-1].explorer))  # reuse shapes; build a fake per-head result
+def test_explorer_with_heads_gate_override_and_no_temporal(engine):
+    """Per-head maps (faked from a real run: the pipeline averages heads), a gate override, and a run
+    with temporal attention switched off."""
     base = engine.pipeline()("a red circle moving left", num_inference_steps=2, seed=1, record_attention=True,
                              temporal_gate=0.0)
     per_head = {k: torch.stack([t, t.flip(-1)], 1) for k, t in base.maps.items()}  # (B, H=2, ...)
     fake = SimpleNamespace(maps=per_head, map_context=base.map_context, settings=base.settings, frames=base.frames,
                            audio=None, fps=base.fps, sample_rate=base.sample_rate)
     data = ExplorerData.from_result(fake, engine.pipeline())
-    assert data.heads == 2 and result is not None
+    assert data.heads == 2
     assert all(t.ndim == 4 for k, t in data.store.items() if k[2] == "spatial")  # heads averaged to save memory
     one, two = data.words_view("red", Selection(head=1)), data.words_view("red", Selection(head=2))
     assert "head 1 of 2" in one[1] and not np.array_equal(one[0], two[0])
@@ -234,7 +236,8 @@ def test_closing_midway_stops_and_frees_the_model(engine):
 
 
 def test_a_stream_can_be_resumed_from_other_threads(engine):
-    """Gradio runs every step of a generator on whichever worker thread is free."""
+    """Gradio runs every step of a generator on whichever worker thread is free, so the pipeline must
+    not hold grad/inference mode (thread-local) across its yields; it once did."""
     gen = engine.generate(make_request("a red circle moving left", steps=3))
     updates = []
 
@@ -267,12 +270,27 @@ def test_build_demo_builds_without_launching(checkpoint, monkeypatch, tmp_path):
     steps = next(c for c in config["components"] if c["props"].get("label") == "Denoising steps")
     assert steps["props"]["value"] == 7
     assert any(gen["id"] in d.get("cancels", []) for d in deps), "Stop must cancel the generate event"
+    page = " ".join(str(c["props"].get("value", "")) for c in config["components"])
+    assert "Words this model knows" in page and "`triangle`" in page and "tiny" in page  # vocabulary, card
     public = [d["api_name"] for d in deps if d.get("api_visibility", "public") == "public" and d.get("api_name")]
     assert public == ["generate"]
     # without any checkpoint the page still builds and says what is missing
     empty = app.build_demo(str(tmp_path / "missing"))
     texts = " ".join(str(c["props"].get("value", "")) for c in empty.get_config_file()["components"])
     assert "No model loaded" in texts
+
+
+def test_examples_cache_is_per_checkpoint(monkeypatch):
+    import app
+
+    monkeypatch.delenv("GRADIO_EXAMPLES_CACHE", raising=False)
+    with app.examples_cache("abc123"):
+        assert os.environ["GRADIO_EXAMPLES_CACHE"].endswith(os.path.join("cached_examples", "abc123"))
+    assert "GRADIO_EXAMPLES_CACHE" not in os.environ
+    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", "/tmp/x")
+    with app.examples_cache("k"):
+        assert os.environ["GRADIO_EXAMPLES_CACHE"] == os.path.join("/tmp/x", "k")
+    assert os.environ["GRADIO_EXAMPLES_CACHE"] == "/tmp/x"
 
 
 def test_launch_options_are_safe():

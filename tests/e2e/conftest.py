@@ -81,4 +81,12 @@ def app_server(tiny_checkpoint, tmp_path_factory):
         yield served
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each test's call report on the item, so fixtures can react to a failure (screenshots)."""
+    outcome = yield
+    if call.when == "call":
+        item.rep_call = outcome.get_result()
+
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

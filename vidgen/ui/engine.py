@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import hashlib
 import inspect
 import json
 import random
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from . import gpu  # noqa: I001  (first: `spaces` must be imported before CUDA is initialised)
 from .. import maps as M
@@ -224,16 +224,7 @@ def denoise(source: VideoPipeline | str, kwargs: dict) -> Iterator:
     pipe = source if isinstance(source, VideoPipeline) else VideoPipeline.from_pretrained(source)
     stream = pipe.stream(**kwargs)
     try:
-        while True:
-            # Gradio resumes a generator on whichever worker thread is free, and grad mode is
-            # thread-local: the pipeline's own inference_mode (entered on the first thread) does not
-            # cover a step computed on another one. So every step runs inside its own.
-            with torch.inference_mode():
-                try:
-                    event = next(stream)
-                except StopIteration:
-                    return
-            yield event
+        yield from stream
     finally:
         stream.close()  # a cancel lands here: the recorder and ablations restore the model
 
@@ -291,6 +282,17 @@ class Engine:
                 info.error = f"cannot read checkpoint {self.ref!r}: {e}"
             self._info = info
         return self._info
+
+    def fingerprint(self) -> str:
+        """A short id of the checkpoint's weights (path, size, mtime): cached example outputs are kept
+        per fingerprint, so a retrained checkpoint never shows the previous model's videos."""
+        try:
+            folder = Path(self._pipe.source) if self._pipe is not None and self._pipe.source else resolve_checkpoint(self.ref)
+            st = (folder / "model.safetensors").stat()
+            key = f"{folder.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        except (ValueError, OSError, TypeError):
+            key = self.ref if self._pipe is None else f"in-memory-{id(self._pipe)}"
+        return hashlib.sha256(key.encode()).hexdigest()[:12]
 
     def pipeline(self) -> VideoPipeline:
         """The shared pipeline, loaded on first use (ValueError with a readable message if it can't)."""
