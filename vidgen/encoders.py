@@ -125,18 +125,30 @@ def resample(audio: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
 def prepare_audio(audio, sample_rate: int, *, num_frames: int, fps: int, target_sr: int) -> torch.Tensor:
     """Mono waveform (S,) or (S, C) / (C, S) at any rate -> float32 (num_frames / fps * target_sr,):
     downmixed, NaN-free, clipped to [-1, 1], resampled, then trimmed or zero-padded to the video."""
-    arr = np.asarray(audio)
+    integral = isinstance(sample_rate, (int, np.integer)) or (
+        isinstance(sample_rate, (float, np.floating)) and math.isfinite(sample_rate) and float(sample_rate).is_integer())
+    if isinstance(sample_rate, (bool, np.bool_)) or not integral or sample_rate <= 0:
+        raise ValueError(f"the audio sample rate must be a positive integer, got {sample_rate!r}"[:120])
+    try:
+        arr = np.asarray(audio)
+    except (ValueError, TypeError) as e:  # ragged lists and the like
+        raise ValueError(f"the audio samples are not a numeric array ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"audio samples must be numbers (int or float PCM), got dtype {arr.dtype}")
     if arr.dtype.kind == "i":  # signed integer PCM (e.g. int16 WAV samples): full scale -> [-1, 1]
         arr = arr / -float(np.iinfo(arr.dtype).min)
+    elif arr.dtype.kind == "u":  # unsigned PCM (8-bit WAV): centred on mid-scale
+        mid = (float(np.iinfo(arr.dtype).max) + 1) / 2
+        arr = (arr - mid) / mid
     wave = torch.as_tensor(arr, dtype=torch.float32)
     if wave.dim() == 2:  # downmix; channels are the short axis
         wave = wave.mean(dim=1 if wave.shape[0] > wave.shape[1] else 0)
     if wave.dim() != 1:
         raise ValueError(f"audio must be mono (S,) or multi-channel (S, C); got shape {tuple(wave.shape)}")
     if wave.numel() == 0:
-        raise ValueError("audio is empty")
+        raise ValueError("the audio is empty")
     wave = torch.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0).clamp(-1, 1)
-    wave = resample(wave, int(sample_rate), target_sr)
+    wave = resample(wave, int(sample_rate), target_sr).clamp(-1, 1)  # band-limiting overshoots near full scale
     n = int(round(num_frames / fps * target_sr))
     return F.pad(wave[:n], (0, max(0, n - wave.shape[0])))
 
@@ -192,6 +204,12 @@ def _to_rgb_uint8(image) -> np.ndarray:
         arr = image
         if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
             arr = arr.transpose(1, 2, 0)  # CHW -> HWC
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4)) or arr.dtype.kind not in "biuf":
+            raise ValueError(f"an image array must be (H, W), (H, W, C) or (C, H, W) numbers, got {arr.shape} {arr.dtype}")
+        if arr.size == 0:
+            raise ValueError(f"the image is empty (shape {arr.shape})")
+        if arr.dtype.kind == "f":
+            arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
         if arr.dtype == np.uint16:  # 16-bit data: the dtype fixes the range (as for PIL's I;16)
             arr = arr / 65535.0
         if arr.dtype != np.uint8:
@@ -209,6 +227,8 @@ def _to_rgb_uint8(image) -> np.ndarray:
             arr = (arr[..., :3].astype(np.float32) * alpha).round().astype(np.uint8)
         return np.ascontiguousarray(arr[..., :3])
     if isinstance(image, Image.Image):
+        if image.width < 1 or image.height < 1:
+            raise ValueError(f"the image is empty ({image.width}x{image.height} pixels)")
         if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
             return _to_rgb_uint8(np.asarray(image, dtype=np.float64) / (65535.0 if image.mode != "F" else 1.0))
         if image.mode != "RGB":

@@ -35,6 +35,7 @@ from .samplers import get_sampler
 from .video_io import load_audio, load_image, video_to_uint8
 
 MAX_SEED = 2**63 - 1
+MAX_PROMPT_CHARS = 2000  # refused above this (tokenizing megabytes is slow); the model reads ~30 tokens anyway
 RECORDABLE = ("spatial", "temporal", "cross")
 
 
@@ -106,6 +107,49 @@ def clean_prompt(prompt: str) -> str:
     return " ".join(text.split())
 
 
+def _show(value) -> str:
+    """A short repr of a user's value for an error message (never megabytes, never a crash)."""
+    if isinstance(value, (bool, np.bool_)):
+        return repr(bool(value))
+    if isinstance(value, (int, np.integer)) and abs(int(value)).bit_length() > 128:
+        return f"an integer of about {int(abs(int(value)).bit_length() * math.log10(2)) + 1} digits"
+    if isinstance(value, (str, bytes, int, float, np.integer, np.floating, type(None))):
+        text = repr(value.item() if isinstance(value, np.generic) else value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return f"a {type(value).__name__}"
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> int:
+    """An integer knob (Python or numpy int, never a bool or a float) within [lo, hi]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {_show(value)}")
+    return int(value)
+
+
+def _check_float(name: str, value, lo: float, hi: float) -> float:
+    """A finite number (int or float, never a bool or a string) within [lo, hi]."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+    try:
+        x = float(value) if ok else math.nan
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x) or not lo <= x <= hi:
+        raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {_show(value)}")
+    return x
+
+
+def _check_text(name: str, value) -> str:
+    """A prompt as a str (None counts as empty), at most MAX_PROMPT_CHARS long, cleaned."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValueError(f"the {name} must be text, got {_show(value)}")
+    if len(value) > MAX_PROMPT_CHARS:
+        raise ValueError(f"the {name} is {len(value):,} characters long; the limit is {MAX_PROMPT_CHARS:,} "
+                         f"(the model reads only its first few dozen tokens)")
+    return clean_prompt(value)
+
+
 _CACHE: dict[tuple[str, str, str], "VideoPipeline"] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -170,6 +214,7 @@ class VideoPipeline:
             "num_inference_steps": (1, 250),
             "guidance_scale": (0.0, 20.0),
             "seed": (0, MAX_SEED),
+            "temporal_gate": (-10.0, 10.0),
         }
 
     def settings(
@@ -187,17 +232,23 @@ class VideoPipeline:
         temporal_attention: bool = True,
         temporal_gate: float | None = None,
     ) -> GenerationSettings:
-        """Validate every knob up front; a ValueError says what is allowed."""
-        text = clean_prompt(prompt if prompt is not None else "")
+        """Validate every knob up front: anything out of range or of the wrong type (a string, a
+        float for an integer, a bool for a number, None where a value is needed) is a ValueError whose
+        message names the knob, the value and what is allowed."""
+        text = _check_text("prompt", prompt)
         if not text:
             raise ValueError("the prompt is empty: describe the video, e.g. 'a red circle moving left'")
+        negative = _check_text("negative prompt", negative_prompt)
         if self.vocabulary:
             words, unknown = normalize_words(text), self.model.text.unknown_words(text)
             if len(unknown) == len(words):  # also catches prompts with no words at all (only emoji)
+                shown = ", ".join(unknown[:8]) + (", ..." if len(unknown) > 8 else "") if unknown else repr(text[:60])
                 raise ValueError(
-                    f"none of the prompt's words are known to this model ({', '.join(unknown[:8]) or text!r}); "
+                    f"none of the prompt's words are known to this model ({shown}); "
                     f"it knows: {', '.join(self.vocabulary)}"
                 )
+        if not isinstance(sampler, str):
+            raise ValueError(f"sampler must be the name of a sampler, got {_show(sampler)}")
         get_sampler(sampler)  # unknown sampler -> ValueError listing the choices
         lim = self.limits()
         values = {
@@ -206,31 +257,33 @@ class VideoPipeline:
             "width": self.cfg.sample_size if width is None else width,
             "num_inference_steps": num_inference_steps,
         }
-        for name, value in values.items():
-            lo, hi = lim[name]
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+        values = {name: _check_int(name, value, *lim[name]) for name, value in values.items()}
         for name in ("height", "width"):
             if values[name] % self.cfg.downsample:
                 raise ValueError(f"{name} must be a multiple of {self.cfg.downsample}, got {values[name]}")
-        g = float(guidance_scale) if isinstance(guidance_scale, (int, float, np.floating)) else float("nan")
-        if not math.isfinite(g) or not lim["guidance_scale"][0] <= g <= lim["guidance_scale"][1]:
-            raise ValueError(f"guidance_scale must be a number in {list(lim['guidance_scale'])}, got {guidance_scale!r}")
+        g = _check_float("guidance_scale", guidance_scale, *lim["guidance_scale"])
+        if sampler == "fast":  # DDIM on a distilled checkpoint's own step grid, unguided (guidance is baked in)
+            if not self.cfg.distilled_steps:
+                raise ValueError("sampler 'fast' needs a distilled checkpoint (made by `python -m vidgen distill`); "
+                                 "this one is not distilled: choose 'ddim', 'ddpm' or 'dpmpp'")
+            values["num_inference_steps"], g = self.cfg.distilled_steps, 1.0
         if seed is None:
             seed = random.SystemRandom().randrange(0, 2**31)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-            raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
-        if temporal_gate is not None and not (isinstance(temporal_gate, (int, float)) and math.isfinite(temporal_gate)):
-            raise ValueError(f"temporal_gate must be a finite number or None, got {temporal_gate!r}")
+            raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {_show(seed)}")
+        if not isinstance(temporal_attention, (bool, np.bool_)):
+            raise ValueError(f"temporal_attention must be True or False, got {_show(temporal_attention)}")
+        if temporal_gate is not None:
+            temporal_gate = _check_float("temporal_gate", temporal_gate, *lim["temporal_gate"])
         return GenerationSettings(
             prompt=text,
-            negative_prompt=clean_prompt(negative_prompt or ""),
+            negative_prompt=negative,
             seed=int(seed),
             guidance_scale=g,
             sampler=sampler,
             temporal_attention=bool(temporal_attention),
-            temporal_gate=None if temporal_gate is None else float(temporal_gate),
-            **{k: int(v) for k, v in values.items()},
+            temporal_gate=temporal_gate,
+            **values,
         )
 
     # ------------------------------------------------------------------ generation
@@ -274,9 +327,17 @@ class VideoPipeline:
         return self._run(s, image_t, audio_np, kinds)
 
     def _record_kinds(self, record_attention) -> tuple[str, ...]:
-        if not record_attention:
+        if record_attention is None or isinstance(record_attention, (bool, np.bool_)):
+            kinds = RECORDABLE if record_attention else ()
+        elif isinstance(record_attention, str):
+            kinds = (record_attention,)  # one kind by name, not its letters
+        elif isinstance(record_attention, (list, tuple, set, frozenset)) and all(isinstance(k, str) for k in record_attention):
+            kinds = tuple(record_attention)
+        else:
+            raise ValueError(f"record_attention must be True, False or a list of kinds among {RECORDABLE}, "
+                             f"got {_show(record_attention)}")
+        if not kinds:
             return ()
-        kinds = RECORDABLE if record_attention is True else tuple(record_attention)
         bad = sorted(set(kinds) - set(RECORDABLE) - {"joint"})
         if bad:
             raise ValueError(f"record_attention kinds must be among {RECORDABLE}, got {bad}")

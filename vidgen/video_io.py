@@ -6,7 +6,10 @@ that need it: it is slow to import and loads the nearest ``.env`` into the envir
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 import subprocess
 import tempfile
 import wave
@@ -18,6 +21,12 @@ import torch
 from PIL import Image, ImageOps
 
 MAX_IMAGE_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
+# Formats user images may have. Anything else is refused before a decoder runs: EPS would hand the file
+# to Ghostscript, and the long tail of rare decoders is attack surface a video demo does not need.
+# (JPEG covers MPO, the multi-picture JPEG some phones write.)
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "PPM")
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 768_000  # audio outside this is refused as malformed
+AUDIO_DECODE_TIMEOUT = 60  # seconds; ffmpeg decodes at most the video's length, so this is generous
 _AAC_RATES = {7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000}
 
 
@@ -171,26 +180,48 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float, bool]:
         clip.close()
 
 
-def load_image(src: str | Path | Image.Image | np.ndarray | Any) -> Image.Image:
-    """Load a user image (path, file object, PIL image or array) as RGB. Alpha is composited on white,
-    16-bit and float images are rescaled. Raises ValueError for non-images, truncated files, and images
-    above MAX_IMAGE_PIXELS (checked from the header, before decoding); FileNotFoundError for a missing path."""
+def _check_file(path: Path, name: str) -> None:
+    """FileNotFoundError for a missing path, ValueError for a folder or an impossible name."""
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise ValueError(f"{name} cannot be opened ({e.strerror or e})") from None
+    if not exists:
+        raise FileNotFoundError(f"{name} does not exist")
+    if not is_file:
+        raise ValueError(f"{name} is not a file")
+
+
+def load_image(src: str | Path | bytes | Image.Image | np.ndarray | Any) -> Image.Image:
+    """Load a user image (path, bytes, file object, PIL image or array) as RGB. Alpha is composited on
+    white, 16-bit and float images are rescaled. Raises ValueError for non-images, truncated files, empty
+    images and images above MAX_IMAGE_PIXELS (checked from the header, before decoding);
+    FileNotFoundError for a missing path."""
     if isinstance(src, Image.Image):
         img = src
     elif isinstance(src, np.ndarray):
         img = _array_to_image(src)
-    else:
-        name = str(src) if isinstance(src, (str, Path)) else type(src).__name__
+    elif isinstance(src, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(src, "read"):
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            name, src = "the uploaded data", io.BytesIO(bytes(src))
+        elif isinstance(src, (str, os.PathLike)):
+            name = f"image file {os.fspath(src)[:200]!r}"
+            _check_file(Path(src), name)
+        else:
+            name = f"the {type(src).__name__} object"
         too_big = None
         try:
-            with Image.open(src) as im:  # reads only the header
+            Image.init()  # registers every plugin once; then keep the ones this Pillow has
+            with Image.open(src, formats=[f for f in IMAGE_FORMATS if f in Image.OPEN]) as im:  # reads the header
                 if im.width * im.height > MAX_IMAGE_PIXELS:
                     too_big = im.size
                 else:
                     im.load()
                     img = ImageOps.exif_transpose(im)  # phone photos store rotation in EXIF; returns a copy
-        except FileNotFoundError:
-            raise
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{name} does not exist") from e
+        except Image.UnidentifiedImageError:
+            raise ValueError(f"{name} is not a readable image (supported formats: {', '.join(IMAGE_FORMATS)})") from None
         except Image.DecompressionBombError as e:  # PIL's own (larger) limit hit inside open()
             raise ValueError(f"{name} is too large to load safely ({e})") from e
         except Exception as e:  # PIL raises OSError, SyntaxError, struct.error, ... for broken files
@@ -198,23 +229,36 @@ def load_image(src: str | Path | Image.Image | np.ndarray | Any) -> Image.Image:
         if too_big:
             raise ValueError(f"{name} is too large: {too_big[0]}x{too_big[1]} pixels exceeds the limit of "
                              f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
+    else:
+        raise ValueError(f"an image must be a file path, bytes, a PIL image or a numpy array, got {type(src).__name__}")
     if img.width * img.height > MAX_IMAGE_PIXELS:
         raise ValueError(f"image of {img.width}x{img.height} pixels exceeds {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
-    return _to_rgb(img)
+    if img.width < 1 or img.height < 1:
+        raise ValueError(f"the image is empty ({img.width}x{img.height} pixels)")
+    try:
+        return _to_rgb(img)
+    except (OSError, ValueError) as e:  # e.g. a mode PIL cannot convert
+        raise ValueError(f"the image could not be converted to RGB (mode {img.mode}: {e})") from e
 
 
 def _array_to_image(a: np.ndarray) -> Image.Image:
     a = np.squeeze(a, axis=-1) if a.ndim == 3 and a.shape[-1] == 1 else a
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
         raise ValueError(f"array of shape {a.shape} is not an image (expected (H, W), (H, W, 3) or (H, W, 4))")
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"an image array must hold numbers, got dtype {a.dtype}")
+    if a.shape[0] * a.shape[1] > MAX_IMAGE_PIXELS:  # before any conversion copies it
+        raise ValueError(f"image of {a.shape[1]}x{a.shape[0]} pixels exceeds {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
+    if a.size == 0:
+        raise ValueError(f"the image is empty ({a.shape[1]}x{a.shape[0]} pixels)")
     if a.dtype == np.uint16:
         a = a / 257.0
     elif a.dtype.kind == "b":
         a = a * 255.0
-    elif a.dtype.kind == "f" and np.nanmax(a, initial=0) <= 1.0:  # float images are taken as [0, 1]
+    elif a.dtype.kind == "f" and np.nanmax(np.where(np.isinf(a), 0, a), initial=0) <= 1.0:  # float images: [0, 1]
         a = a * 255.0
-    a = np.clip(np.nan_to_num(np.asarray(a, dtype=np.float32)).round(), 0, 255).astype(np.uint8)
-    return Image.fromarray(a)
+    a = np.nan_to_num(np.clip(a, 0, 255).astype(np.float32), nan=0.0)  # clip first: no overflow to float32
+    return Image.fromarray(a.round().astype(np.uint8))
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -247,34 +291,64 @@ def _pcm_to_float(a: np.ndarray) -> np.ndarray:
         return (a.astype(np.float32) - mid) / mid
     if a.dtype.kind in "fb":
         return a.astype(np.float32)
-    raise ValueError(f"audio samples of dtype {a.dtype} are not supported")
+    raise ValueError(f"audio samples must be numbers (int or float PCM), got dtype {a.dtype}")
+
+
+def _sample_rate(value: Any) -> int:
+    """A sample rate as an int within [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE] (an integral float is fine)."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+    if ok and isinstance(value, (float, np.floating)):
+        ok = bool(np.isfinite(value)) and float(value).is_integer()
+    if not ok or not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
+        shown = repr(value) if isinstance(value, (int, float, np.number, type(None))) else type(value).__name__
+        raise ValueError(f"the audio sample rate must be an integer in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, "
+                         f"got {shown[:40]}")
+    return int(value)
 
 
 def load_audio(src: str | Path | tuple[int, np.ndarray], *,
                max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Load audio as mono float32 (S,) in [-1, 1] and its sample rate, from a file ffmpeg can read or a
     ``(sample_rate, array)`` tuple as ``gr.Audio(type="numpy")`` gives ((N,) or (N, C), int or float).
-    At most ``max_seconds`` are decoded. Raises ValueError for unreadable files and empty audio."""
+    At most ``max_seconds`` are decoded (a file is cut by ffmpeg, an array is sliced before any copy), so
+    an hour of audio costs no more than the video's length. NaN/inf samples become 0 and clipping is
+    clamped to [-1, 1]. Raises ValueError for unreadable files, malformed tuples, sample rates outside
+    [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE] and empty audio; FileNotFoundError for a missing path."""
     if isinstance(src, tuple):
         if len(src) != 2:
-            raise ValueError("audio tuple must be (sample_rate, samples)")
-        sr, a = int(src[0]), np.asarray(src[1])
-        if sr <= 0:
-            raise ValueError(f"invalid sample rate {sr}")
+            raise ValueError(f"an audio tuple must be (sample_rate, samples), got {len(src)} items")
+        sr = _sample_rate(src[0])
+        try:
+            a = np.asarray(src[1])
+        except (ValueError, TypeError) as e:  # ragged lists and the like
+            raise ValueError(f"the audio samples are not a numeric array ({e})") from None
         if a.ndim == 2 and a.shape[0] < a.shape[1] and a.shape[0] <= 8:
             a = a.T  # channels-first (C, N) -> (N, C)
+        if max_seconds is not None and a.ndim >= 1:
+            a = a[: max(1, int(max_seconds * sr))]  # a view: never convert more than the video needs
         a = _pcm_to_float(a)
-        if max_seconds is not None:
-            a = a[: int(max_seconds * sr)]
-    else:
+    elif isinstance(src, (str, os.PathLike)):
         a, sr = _read_audio_file(Path(src), max_seconds)
-    if a.ndim == 2:
-        a = a.mean(1)  # downmix to mono
-    if a.ndim != 1:
+    else:
+        raise ValueError(f"audio must be a file path or a (sample_rate, samples) tuple, got {type(src).__name__}")
+    if a.ndim not in (1, 2):
         raise ValueError(f"audio must be (N,) or (N, channels), got shape {a.shape}")
     if a.size == 0:
         raise ValueError("the audio is empty")
+    if a.ndim == 2:
+        a = a.mean(1)  # downmix to mono
     return _clean_audio(a), sr
+
+
+def _ffmpeg_reason(output: str, target: str) -> str:
+    """One short line out of ffmpeg's output for an error message: no server paths, no addresses."""
+    if "Stream #" in output and "Audio:" not in output:
+        return "it has no audio stream"
+    lines = [re.sub(r"^\[[^\]]*\]\s*", "", ln.strip()).replace(target, "the file") for ln in output.splitlines()]
+    hits = [ln for ln in lines if ln and re.search(r"invalid|error|unsupported|not supported|could not|failed", ln, re.I)
+            and not ln.startswith("Error passing")]
+    reason = hits[0] if hits else "ffmpeg cannot read it"
+    return reason if len(reason) <= 120 else reason[:117] + "..."
 
 
 def _read_audio_file(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int]:
@@ -283,20 +357,27 @@ def _read_audio_file(path: Path, max_seconds: float | None) -> tuple[np.ndarray,
     from moviepy.config import FFMPEG_BINARY
     from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
 
-    if not path.is_file():
-        raise FileNotFoundError(path)
+    _check_file(path, f"audio file {str(path)[:200]!r}")
+    # An absolute path: ffmpeg never reads a name like "concat:a|b" or "http:..." as a protocol.
+    target = str(path.resolve())
     try:
-        infos = ffmpeg_parse_infos(str(path))  # probes the header; decodes nothing
+        infos = ffmpeg_parse_infos(target)  # probes the header; decodes nothing
     except Exception as e:
-        raise ValueError(f"{path.name} is not a readable audio file ({e})") from e
+        raise ValueError(f"{path.name} is not a readable audio file ({_ffmpeg_reason(str(e), target)})") from None
     if not infos.get("audio_found"):
         raise ValueError(f"{path.name} has no audio stream")
-    sr = int(infos["audio_fps"])  # keep the native rate: no resampling here
+    try:
+        sr = _sample_rate(int(infos["audio_fps"]))  # keep the native rate: no resampling here
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path.name} has no usable sample rate ({e})") from None
     limit = [] if max_seconds is None else ["-t", f"{max(max_seconds, 0):.6f}"]  # ffmpeg stops decoding there
-    cmd = [FFMPEG_BINARY, "-nostdin", "-v", "error", "-i", str(path), *limit, "-vn",
+    cmd = [FFMPEG_BINARY, "-nostdin", "-v", "error", "-i", target, *limit, "-vn",
            "-f", "f32le", "-acodec", "pcm_f32le", "-ac", "1", "-ar", str(sr), "-"]
-    proc = subprocess.run(cmd, capture_output=True, timeout=120)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=AUDIO_DECODE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"{path.name} took longer than {AUDIO_DECODE_TIMEOUT} s to decode") from None
     if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
-        raise ValueError(f"{path.name} could not be decoded as audio ({err[0]})")
+        reason = _ffmpeg_reason(proc.stderr.decode(errors="replace"), target)
+        raise ValueError(f"{path.name} could not be decoded as audio ({reason})")
     return np.frombuffer(proc.stdout, dtype="<f4").copy(), sr
