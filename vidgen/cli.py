@@ -96,7 +96,8 @@ def generate_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the pipeline's, 25)")
     p.add_argument("--guidance", type=float, default=None,
                    help="classifier-free guidance scale (default: the pipeline's, 3.0)")
-    p.add_argument("--sampler", default=None, help="ddim, ddpm or dpmpp (default: ddim)")
+    p.add_argument("--sampler", default=None,
+                   help="ddim, ddpm or dpmpp, or fast for a distilled checkpoint (its own steps, unguided) (default: ddim)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
     p.add_argument("--negative-prompt", default=None, help="what to steer away from")
     p.add_argument("--out", default="video.mp4", help="MP4 output (default: video.mp4)")

@@ -82,6 +82,9 @@ class ModelConfig:
     schedule: str = "cosine"  # "cosine" or "linear"
     num_train_timesteps: int = 1000
     prediction_type: str = "v"  # "v", "eps" or "x0"
+    # Set by progressive distillation (vidgen.distill): the student samples with DDIM on
+    # schedule.timesteps(distilled_steps), unguided (the teacher's guidance is baked in). 0 = not distilled.
+    distilled_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.variant not in ("factorized", "joint"):
@@ -92,6 +95,8 @@ class ModelConfig:
             raise ValueError(f"width must be a multiple of 4, got {self.width}")
         if self.prediction_type not in ("v", "eps", "x0"):
             raise ValueError(f"unknown prediction_type {self.prediction_type!r}")
+        if not 0 <= self.distilled_steps <= self.num_train_timesteps:
+            raise ValueError(f"distilled_steps must be in [0, {self.num_train_timesteps}], got {self.distilled_steps}")
 
     @property
     def downsample(self) -> int:

@@ -1,9 +1,10 @@
 """Training data from a folder of MP4 clips with sidecar captions (clip.mp4 + clip.txt).
 
 Items have the same layout as the shapes world's (`vidgen.world.ShapesWorld`), so the trainer
-does not care where videos come from: each clip is read with moviepy, resampled in time to the
-model's fps, cut to `num_frames`, center-cropped and resized to the model size; its audio track,
-when present, becomes the audio condition.
+does not care where videos come from (the motion keys are zeros with has_motion False: real clips
+have no known motion, so the temporal-consistency loss skips them): each clip is read with
+moviepy, resampled in time to the model's fps, cut to `num_frames`, center-cropped and resized to
+the model size; its audio track, when present, becomes the audio condition.
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ class VideoFolder(IterableDataset):
             "has_audio": torch.tensor(has_audio),
             "image": video[:, 0].clone() if use_image else torch.zeros(3, self.height, self.width),
             "has_image": torch.tensor(bool(use_image)),
+            "shift": torch.zeros(max(self.num_frames - 1, 0), 2),
+            "object_mask": torch.zeros(self.num_frames, self.height, self.width, dtype=torch.bool),
+            "static_mask": torch.zeros(self.num_frames, self.height, self.width, dtype=torch.bool),
+            "has_motion": torch.tensor(False),
         }
 
     def __iter__(self):

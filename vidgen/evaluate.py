@@ -78,7 +78,7 @@ def evaluate(
     if guidance_scale is not None:
         knobs["guidance_scale"] = guidance_scale
 
-    rows, results, seconds, used_guidance = [], [], [], None
+    rows, results, seconds, used_guidance, used_steps = [], [], [], None, num_inference_steps
     t_start = time.perf_counter()
     for p in _progress(prompts, progress):
         image = None if p.image is None else video_to_uint8(p.image[:, None])[0]  # (3, H, W) -> (H, W, 3)
@@ -87,6 +87,7 @@ def evaluate(
         result = pipe(p.caption, seed=p.seed, image=image, audio=audio, **knobs)
         seconds.append(time.perf_counter() - t0)
         used_guidance = result.settings.guidance_scale
+        used_steps = getattr(result.settings, "num_inference_steps", used_steps)  # "fast": the checkpoint's own
         attention = word_heatmaps(result.maps, result.map_context) if result.maps else None
         verdict = J.judge(result.frames, p.caption, audio=p.audio, image=p.image, attention=attention,
                           fps=result.fps, sample_rate=cfg.audio_sample_rate)
@@ -101,7 +102,7 @@ def evaluate(
             "checkpoint": getattr(pipe, "source", None),
             "n_per_category": n_per_category,
             "seed": seed,
-            "num_inference_steps": num_inference_steps,
+            "num_inference_steps": used_steps,
             "guidance_scale": used_guidance,
             "sampler": sampler,
             "num_frames": num_frames,
@@ -118,7 +119,7 @@ def evaluate(
             "total_seconds": time.perf_counter() - t_start,
             "mean_seconds_per_video": statistics.fmean(seconds),
             "median_seconds_per_video": statistics.median(seconds),
-            "per_step_seconds": statistics.fmean(seconds) / num_inference_steps,
+            "per_step_seconds": statistics.fmean(seconds) / used_steps,
         },
         "prompts": rows,
     }

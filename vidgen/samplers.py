@@ -147,12 +147,19 @@ SAMPLERS: dict[str, Callable[..., Iterator[StepInfo]]] = {
 }
 
 
+# Names that run a registered sampler with settings the caller takes from the checkpoint, kept out
+# of SAMPLERS because they only apply to some checkpoints: "fast" is DDIM on a distilled model's own
+# step grid (ModelConfig.distilled_steps, unguided; see vidgen.distill and VideoPipeline.settings).
+ALIASES: dict[str, str] = {"fast": "ddim"}
+
+
 def get_sampler(name: str) -> Callable[..., Iterator[StepInfo]]:
-    """The step generator for a sampler name; ValueError listing the known names otherwise."""
+    """The step generator for a sampler name (or an alias); ValueError listing the known names otherwise."""
     try:
-        return SAMPLERS[name]
-    except KeyError:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}") from None
+        return SAMPLERS[ALIASES.get(name, name)]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)} "
+                         f"(or {', '.join(map(repr, ALIASES))} for a distilled checkpoint)") from None
 
 
 def sample(

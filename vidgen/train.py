@@ -56,6 +56,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     loss_weighting: str = "min_snr"  # "none" or "min_snr" (Hang et al. 2023, gamma = 5)
+    # Temporal-consistency loss on the predicted clean video (see `consistency_loss`); 0 = off. Needs
+    # data with known motion (the shapes world); skipped for items without it (MP4 folders).
+    consistency_weight: float = 0.0
     # conditioning dropout, each drawn independently, so guidance works for every condition
     p_drop_text: float = 0.1
     p_drop_image: float = 0.1
@@ -80,6 +83,8 @@ class TrainConfig:
         self.frames_schedule = tuple(tuple(x) for x in self.frames_schedule)
         if self.loss_weighting not in ("none", "min_snr"):
             raise ValueError(f"loss_weighting must be 'none' or 'min_snr', got {self.loss_weighting!r}")
+        if not (math.isfinite(self.consistency_weight) and self.consistency_weight >= 0):
+            raise ValueError(f"consistency_weight must be a number >= 0, got {self.consistency_weight!r}")
 
     def frames_at(self, step: int) -> int:
         for until, frames in self.frames_schedule:
@@ -124,19 +129,102 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on norms, biases, gates or embeddings)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.dim() < 2 or "embedding" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99))
+
+
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for e, p in zip(ema.parameters(), model.parameters()):
         e.lerp_(p.detach(), 1 - decay)
 
 
-class DiffusionLoss(nn.Module):
-    """Wraps VideoModel so that one forward = encode conditions + denoise + loss (what DDP syncs)."""
+def warp(x: torch.Tensor, shift: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
+    """Move image content by `shift`: out[..., y, x] = x[..., y - dy, x - dx] (bilinear; exact for
+    integer shifts). x (N, C, H, W); shift (N, 2) as (dy, dx) in pixels."""
+    N, _, H, W = x.shape
+    ys = torch.arange(H, device=x.device, dtype=torch.float32)[None, :, None] - shift[:, 0, None, None].float()
+    xs = torch.arange(W, device=x.device, dtype=torch.float32)[None, None, :] - shift[:, 1, None, None].float()
+    ys, xs = torch.broadcast_tensors(ys, xs)  # (N, H, W) source coordinates
+    grid = torch.stack([2 * xs / max(W - 1, 1) - 1, 2 * ys / max(H - 1, 1) - 1], dim=-1)
+    return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode=padding_mode, align_corners=True).to(x.dtype)
 
-    def __init__(self, model: VideoModel, loss_weighting: str = "min_snr"):
+
+def consistency_loss(
+    x0_pred: torch.Tensor,
+    shift: torch.Tensor,
+    object_mask: torch.Tensor,
+    static_mask: torch.Tensor,
+    has_motion: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Temporal consistency of a predicted clean video under the known motion of the shapes world.
+
+    x0_pred (B, C, F, H, W); shift (B, F-1, 2): the first object's displacement (dy, dx) from frame
+    f to f+1; object_mask (B, F, H, W): pixels fully covered by the first object (nothing on top);
+    static_mask (B, F, H, W): pixels no object touches; has_motion (B,) bool: rows without known
+    motion (MP4 folders) count as 0. Returns the batch mean, or (B,) with reduction="none".
+
+    The form: two warp terms between neighbouring frames, each a mean squared difference over the
+    pixels where the true motion is exactly known:
+    - object: frame f's prediction moved by the true shift (bilinear warp) against frame f+1, on the
+      pixels inside the object at f+1 whose whole bilinear footprint in frame f is inside it too;
+    - background: frame f against frame f+1 (zero motion) where no object touches either frame.
+    Why this form: in this world the object interior and the background are flat colours, so on
+    exactly these pixels a real video satisfies both terms to float precision, for any sub-pixel
+    shift and through the audio-driven size pulse (the warped mask footprint shrinks with the
+    object), while the anti-aliased rims, other objects and occlusions (where a warp by one
+    displacement is not the truth) are left out. So the loss is ~0 on real data: it does not pull
+    the model away from the data, only from predictions that flicker, change colour or drift off the
+    known motion. The two terms are averaged separately and added, so the object term is not
+    drowned by the many background pixels.
+    """
+    B, C, Fr, H, W = x0_pred.shape
+    if Fr < 2:
+        out = x0_pred.sum(dim=(1, 2, 3, 4)) * 0
+        return out.mean() if reduction == "mean" else out
+    x0_pred = x0_pred.float()
+    prev = x0_pred[:, :, :-1].transpose(1, 2).reshape(B * (Fr - 1), C, H, W)
+    nxt = x0_pred[:, :, 1:].transpose(1, 2).reshape(B * (Fr - 1), C, H, W)
+    d = shift.reshape(B * (Fr - 1), 2).to(x0_pred.device)
+    obj, static = object_mask.to(x0_pred.device).bool(), static_mask.to(x0_pred.device).bool()
+    if has_motion is not None:
+        keep = has_motion.to(x0_pred.device).bool()[:, None, None, None]
+        obj, static = obj & keep, static & keep
+    # the warped mask is 1 only where all four bilinear neighbours lie inside the object at frame f
+    footprint = warp(obj[:, :-1].reshape(B * (Fr - 1), 1, H, W).float(), d)[:, 0] > 1 - 1e-4
+    valid_obj = (obj[:, 1:].reshape(B * (Fr - 1), H, W) & footprint).reshape(B, -1).float()
+    valid_bg = (static[:, :-1] & static[:, 1:]).reshape(B, -1).float()
+    err_obj = (nxt - warp(prev, d, padding_mode="border")).pow(2).mean(1).reshape(B, -1)
+    err_bg = (nxt - prev).pow(2).mean(1).reshape(B, -1)
+    per_sample = ((err_obj * valid_obj).sum(1) / valid_obj.sum(1).clamp(min=1)
+                  + (err_bg * valid_bg).sum(1) / valid_bg.sum(1).clamp(min=1))
+    return per_sample.mean() if reduction == "mean" else per_sample
+
+
+MOTION_KEYS = ("shift", "object_mask", "static_mask", "has_motion")
+
+
+class DiffusionLoss(nn.Module):
+    """Wraps VideoModel so that one forward = encode conditions + denoise + loss (what DDP syncs).
+
+    With consistency_weight > 0 and a batch with known motion, adds consistency_weight times
+    `consistency_loss` of the predicted clean video, weighted per sample by min(snr, 5): the x0-space
+    weight of the min-SNR data loss, so the term never dominates at high noise (where x0_pred is
+    legitimately a blur of possible videos) and never explodes at low noise. `last` holds the
+    detached terms of the latest forward (for logging)."""
+
+    def __init__(self, model: VideoModel, loss_weighting: str = "min_snr", consistency_weight: float = 0.0):
         super().__init__()
         self.model = model
         self.loss_weighting = loss_weighting
+        self.consistency_weight = consistency_weight
+        self.last: dict[str, torch.Tensor] = {}
 
     def forward(self, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
         model, schedule, cfg = self.model, self.model.schedule, self.model.cfg
@@ -150,14 +238,23 @@ class DiffusionLoss(nn.Module):
         out = model(x_t, t, cond, batch["image"], batch["has_image"])
         target = schedule.target(x0, noise, t, cfg.prediction_type)
         per_sample = F.mse_loss(out.float(), target.float(), reduction="none").mean(dim=(1, 2, 3, 4))
+        ab = schedule.alpha_bar(t.cpu()).to(device)
+        snr = ab / (1 - ab)
         if self.loss_weighting == "min_snr":
-            ab = schedule.alpha_bar(t.cpu()).to(device)
-            snr = ab / (1 - ab)
             # min-SNR-gamma, expressed for the prediction type (for v: min(snr, g) / (snr + 1)).
             base = {"v": snr + 1, "eps": snr, "x0": torch.ones_like(snr)}[cfg.prediction_type]
             weight = torch.clamp(snr, max=5.0) / base
             per_sample = per_sample * weight.float()
-        return per_sample.mean()
+        loss = per_sample.mean()
+        self.last = {"mse": loss.detach()}
+        if self.consistency_weight and all(k in batch for k in MOTION_KEYS):
+            x0_pred = schedule.to_x0(out.float(), x_t.float(), t, cfg.prediction_type)
+            cons = consistency_loss(x0_pred, batch["shift"], batch["object_mask"], batch["static_mask"],
+                                    batch["has_motion"], reduction="none")
+            cons = (cons * torch.clamp(snr, max=5.0).float()).mean()
+            self.last["consistency"] = cons.detach()
+            loss = loss + self.consistency_weight * cons
+        return loss
 
 
 def make_dataset(cfg: TrainConfig, num_frames: int, info: DistInfo, seed_offset: int = 0):
@@ -191,6 +288,7 @@ def prepare_batch(batch: dict, model: VideoModel, cfg: TrainConfig, rng: np.rand
         "has_audio": (batch["has_audio"] & keep_audio).to(device),
         "image": batch["image"].to(device),
         "has_image": (batch["has_image"] & keep_image).to(device),
+        **{k: batch[k].to(device) for k in MOTION_KEYS if k in batch},  # known motion, for consistency_loss
     }
 
 
@@ -287,10 +385,7 @@ def train(
     torch.manual_seed(cfg.seed)  # parameter init only; identical on every rank
     model = VideoModel(cfg.model).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.dim() < 2 or "embedding" in name else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     step, metrics_extra = 0, {}
     if resume:
         state = json.loads((out / "train_state.json").read_text())
@@ -299,7 +394,7 @@ def train(
         _load_optimizer(opt, load_file(out / "optimizer.safetensors", device=str(device)), state["param_groups"])
         step = int(state["step"])
         metrics_extra = {k: v for k, v in state.items() if k not in ("step", "param_groups")}
-    loss_fn = DiffusionLoss(model, cfg.loss_weighting)
+    loss_fn = DiffusionLoss(model, cfg.loss_weighting, cfg.consistency_weight)
     if info.world_size > 1:
         loss_fn = nn.parallel.DistributedDataParallel(loss_fn, device_ids=[info.local_rank] if device.type == "cuda" else None)
 
@@ -347,6 +442,9 @@ def train(
         if step % cfg.log_every == 0 or step == end:
             now = time.perf_counter()
             record.update(loss=loss.item(), grad_norm=float(grad_norm), lr=lr, frames=frames, videos_per_s=seen / (now - t_last))
+            terms = (loss_fn.module if isinstance(loss_fn, nn.parallel.DistributedDataParallel) else loss_fn).last
+            if "consistency" in terms:
+                record.update(mse=terms["mse"].item(), consistency=terms["consistency"].item())
             t_last, seen = now, 0
         if cfg.eval_every and step % cfg.eval_every == 0:
             summary = quick_eval(ema, cfg, cfg.eval_prompts, cfg.eval_steps, cfg.num_frames)

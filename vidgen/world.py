@@ -244,7 +244,7 @@ class RenderedVideo:
     video: (3, F, H, W) float32 in [-1, 1]; masks: (N, F, H, W) bool visible pixels of each object
     (coverage >= 0.5 after occlusion); centers: (N, F, 2) bounding-box centre (y, x) in pixel-index
     coordinates; areas: (N, F) visible area in pixels (anti-aliased coverage); scale: (F,) radius
-    scale (1 without audio).
+    scale (1 without audio); coverage: (N, F, H, W) float32 visible anti-aliased coverage in [0, 1].
     """
 
     video: torch.Tensor
@@ -253,6 +253,7 @@ class RenderedVideo:
     areas: np.ndarray
     scene: Scene
     scale: np.ndarray
+    coverage: np.ndarray | None = None
 
 
 def _paths(scene: Scene, rng: np.random.Generator, num_frames: int, height: int, width: int,
@@ -318,7 +319,22 @@ def render(scene_or_caption: Scene | str, seed: int = 0, *, num_frames: int = 16
     visible = np.stack(visible)  # (N, F, H, W)
     video = torch.from_numpy(canvas / np.float32(127.5) - 1)
     return RenderedVideo(video=video, masks=visible >= 0.5, centers=(centers - 0.5).astype(np.float32),
-                         areas=visible.sum((2, 3)), scene=scene, scale=scale)
+                         areas=visible.sum((2, 3)), scene=scene, scale=scale, coverage=visible)
+
+
+def motion_targets(rendered: RenderedVideo) -> dict[str, torch.Tensor]:
+    """The known motion of a render, for the temporal-consistency loss (`vidgen.train.consistency_loss`).
+
+    shift: (F-1, 2) float32, the first object's displacement (dy, dx) from each frame to the next;
+    object_mask: (F, H, W) bool, pixels fully covered by the first object with nothing on top (flat
+    colour); static_mask: (F, H, W) bool, pixels no object touches (flat background).
+    """
+    centers = torch.from_numpy(np.ascontiguousarray(rendered.centers[0]))
+    return {
+        "shift": (centers[1:] - centers[:-1]).float(),
+        "object_mask": torch.from_numpy(rendered.coverage[0] >= 1.0),
+        "static_mask": torch.from_numpy(rendered.coverage.sum(0) <= 0.0),
+    }
 
 
 def first_frame(rendered: RenderedVideo) -> torch.Tensor:
@@ -342,7 +358,8 @@ class ShapesWorld(IterableDataset):
     Each DataLoader worker and each distributed rank draws its own stream, seeded by
     (seed, rank, worker_id). Items: {"video": (3, F, H, W), "caption": str, "audio": (S,) float32
     (zeros when absent), "has_audio": bool tensor, "image": (3, H, W) (zeros when absent),
-    "has_image": bool tensor}. Audio items pulse with their audio; image items' image is frame 0.
+    "has_image": bool tensor}, plus the known motion of `motion_targets` ("shift", "object_mask",
+    "static_mask") and "has_motion" (True). Audio items pulse with their audio; image items' image is frame 0.
     """
 
     def __init__(self, *, num_frames: int = 16, height: int = 64, width: int = 64, p_two: float = 0.3,
@@ -382,6 +399,8 @@ class ShapesWorld(IterableDataset):
             "has_audio": torch.tensor(bool(use_audio)),
             "image": first_frame(rendered) if use_image else torch.zeros(3, self.height, self.width),
             "has_image": torch.tensor(bool(use_image)),
+            **motion_targets(rendered),
+            "has_motion": torch.tensor(True),
         }
 
 
