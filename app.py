@@ -139,7 +139,9 @@ def build_demo(pipe_or_checkpoint=None, *, defaults: Defaults | None = None, dev
                     seed = gr.Number(label="Seed", value=d.seed, precision=0, minimum=0, maximum=2**63 - 1, elem_id="vg-seed")
                     random_seed = gr.Checkbox(label="random seed", value=d.random_seed, elem_id="vg-random")
                 with gr.Accordion("Advanced", open=False):
-                    sampler = gr.Dropdown(sorted(SAMPLERS), value=d.sampler, label="Sampler")
+                    # "fast" (the distilled student's own few-step DDIM) only for distilled checkpoints
+                    fast = ["fast"] if cfg is not None and cfg.distilled_steps else []
+                    sampler = gr.Dropdown(sorted(SAMPLERS) + fast, value="fast" if fast else d.sampler, label="Sampler")
                     steps = gr.Slider(1, 100, value=d.steps, step=1, label="Denoising steps")
                     guidance = gr.Slider(0, 20, value=d.guidance, step=0.5, label="Guidance scale")
                     num_frames = gr.Slider(1, max_frames, value=frames, step=1, label="Frames")

@@ -308,3 +308,22 @@ def test_only_app_py_imports_gradio():
         names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not names & {"gradio", "gradio_client"}, f"{path.relative_to(ROOT)} imports gradio"
+
+
+def test_checkpoint_named_by_env_var_must_lie_under_the_allowed_root(tmp_path, monkeypatch):
+    """$VIDGEN_CHECKPOINT is outside input: a folder outside $VIDGEN_CHECKPOINT_ROOT is refused,
+    the same folder inside the root loads."""
+    from vidgen.checkpoint import VideoModel
+    from vidgen.config import ModelConfig
+    from vidgen.ui.engine import Engine
+
+    folder = tmp_path / "outside" / "ckpt"
+    VideoModel(ModelConfig(width=32, heads=2, depth=1, conv_channels=16, text_width=32, text_layers=1,
+                           text_heads=2, context_length=16, vocabulary=("a", "red", "circle"))).save_pretrained(folder)
+    monkeypatch.setenv("VIDGEN_CHECKPOINT", str(folder))
+    monkeypatch.setenv("VIDGEN_CHECKPOINT_ROOT", str(tmp_path / "root"))
+    (tmp_path / "root").mkdir()
+    info = Engine().info()
+    assert info.config is None and "outside the allowed root" in info.error
+    monkeypatch.setenv("VIDGEN_CHECKPOINT_ROOT", str(tmp_path / "outside"))
+    assert Engine().info().config.width == 32

@@ -34,7 +34,7 @@ from .. import maps as M
 from .. import video_io
 from ..config import ModelConfig, load_json
 from ..encoders import normalize_words
-from ..hub import default_checkpoint, resolve_checkpoint
+from ..hub import default_checkpoint, resolve_checkpoint, resolve_user_checkpoint
 from ..pipeline import MAX_SEED, VideoPipeline, clean_prompt
 from . import views
 from .explorer import ExplorerData, content_words, live_heatmaps
@@ -252,6 +252,9 @@ class Engine:
                  outputs: OutputDir | None = None, defaults: Defaults | None = None):
         self._pipe = source if isinstance(source, VideoPipeline) else None
         self.ref = (self._pipe.source or "in-memory pipeline") if self._pipe else str(source or default_checkpoint())
+        # A checkpoint passed in by code is trusted; one named by $VIDGEN_CHECKPOINT must lie under
+        # $VIDGEN_CHECKPOINT_ROOT (or be a well-formed Hub id).
+        self._from_env = source is None
         self.device = device
         self.outputs = outputs or OutputDir()
         self.defaults = defaults or Defaults()
@@ -264,6 +267,9 @@ class Engine:
         self.last_timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ checkpoint
+    def _resolve(self) -> Path:
+        return resolve_user_checkpoint(self.ref) if self._from_env else resolve_checkpoint(self.ref)
+
     def info(self) -> CheckpointInfo:
         """Config and model card read from the checkpoint folder (no weights loaded); never raises."""
         if self._info is None:
@@ -273,7 +279,7 @@ class Engine:
                     info.config = self._pipe.cfg
                     folder = Path(self._pipe.source) if self._pipe.source else None
                 else:
-                    folder = resolve_checkpoint(self.ref)
+                    folder = self._resolve()
                     info.config = load_json(ModelConfig, folder / "config.json")
                 card = folder / "card.md" if folder else None
                 if card is not None and card.is_file():
@@ -287,7 +293,7 @@ class Engine:
         """A short id of the checkpoint's weights (path, size, mtime): cached example outputs are kept
         per fingerprint, so a retrained checkpoint never shows the previous model's videos."""
         try:
-            folder = Path(self._pipe.source) if self._pipe is not None and self._pipe.source else resolve_checkpoint(self.ref)
+            folder = Path(self._pipe.source) if self._pipe is not None and self._pipe.source else self._resolve()
             st = (folder / "model.safetensors").stat()
             key = f"{folder.resolve()}|{st.st_size}|{st.st_mtime_ns}"
         except (ValueError, OSError, TypeError):
@@ -298,7 +304,7 @@ class Engine:
         """The shared pipeline, loaded on first use (ValueError with a readable message if it can't)."""
         with self._load_lock:
             if self._pipe is None:
-                self._pipe = VideoPipeline.from_pretrained(self.ref, device=self.device)
+                self._pipe = VideoPipeline.from_pretrained(self._resolve(), device=self.device)
                 self._info = None  # re-read from the loaded pipeline
             return self._pipe
 
