@@ -80,6 +80,17 @@ def test_export_checkpoint_loads_in_pipeline(tmp_path):
     assert result.frames.shape == (2, 32, 32, 3)
 
 
+def test_exported_card_is_written_from_the_run(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_train_config(out, eval_every=2, eval_prompts=1, eval_steps=1), max_steps=2, progress=False)
+    card = (export_checkpoint(out, tmp_path / "ckpt", evaluation_md="| metric | value |") / "card.md").read_text()
+    n_params = VideoModel(ModelConfig(**TINY_MODEL)).num_parameters()
+    assert f"{n_params:,} parameters" in card
+    assert "Steps: 2 of a 100-step schedule, batch 2" in card
+    assert "| 2 |" in card  # the judged evaluation logged at step 2 is in the training curve
+    assert card.rstrip().endswith("| metric | value |")
+
+
 def test_cli_preset_and_bad_config(tmp_path):
     from vidgen.train import cli
 

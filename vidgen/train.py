@@ -326,16 +326,23 @@ def save_run(out: Path, cfg: TrainConfig, model: VideoModel, ema: VideoModel, op
     put("train_state.json", lambda p: p.write_text(json.dumps({"step": step, "param_groups": groups, **extra}, indent=2) + "\n"))
 
 
-def export_checkpoint(run: str | Path, out: str | Path, *, dtype: torch.dtype | None = torch.float16, card: str | None = None) -> Path:
-    """A pipeline checkpoint from a run: config.json + the EMA weights (fp16 by default)."""
+def export_checkpoint(
+    run: str | Path, out: str | Path, *, dtype: torch.dtype | None = torch.float16, card: str | None = None,
+    evaluation_md: str | None = None,
+) -> Path:
+    """A pipeline checkpoint from a run: config.json + the EMA weights (fp16 by default) + card.md
+    (written from the run's records unless `card` is given)."""
+    from .card import model_card
+
     run, out = Path(run), Path(out)
     cfg = from_dict(ModelConfig, json.loads((run / CONFIG_NAME).read_text()))
     model = VideoModel(cfg)
     model.load_state_dict(load_file(run / "ema.safetensors"))
     step = json.loads((run / "train_state.json").read_text())["step"]
     model.save_pretrained(out, dtype=dtype, metadata={"step": step, "source": "ema"})
-    if card is not None:
-        (out / "card.md").write_text(card)
+    if card is None:
+        card = model_card(run, name=out.name, evaluation_md=evaluation_md)
+    (out / "card.md").write_text(card)
     return out
 
 
