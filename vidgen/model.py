@@ -5,6 +5,7 @@ Shape walk-through at the defaults (B, 3, 16, 64, 64), patch 4, 8x8 attention gr
     x_t (+ first-frame image + mask channels)    (B, 7, F, 64, 64)
     space-to-depth (pixel unshuffle 4), per frame (B*F, 112, 16, 16)
     1x1 conv in, ResBlock                        (B*F, C, 16, 16)    convs learn local shape fast
+      (computed as one 4x4 stride-4 conv of the frames, the same weights: see `stem`)
     stride-2 conv                                (B*F, D, 8, 8) -> tokens (B, F, 64, D)
     SpatioTemporalBlock x depth                  (B, F, 64, D)       spatial -> temporal -> cross -> MLP
     1x1 conv + pixel shuffle 2, + skip, ResBlock (B*F, C, 16, 16)
@@ -14,6 +15,10 @@ Conditioning: the timestep, the frame index and the per-frame audio features for
 per frame that modulates every block (adaLN / FiLM); text and audio tokens are the keys of the
 cross-attention. The "joint" variant replaces spatial+temporal attention with one attention over
 all F*N space-time tokens, for comparison.
+
+Layout (speed, not semantics): the conv stages run channels-last, so the tokens leave the stride-2
+conv contiguous as (B, F, N, D) and the transformer never copies them; the fused `addcmul` forms of
+the adaLN modulation and gated residuals save one pass over the tokens each.
 """
 
 from __future__ import annotations
@@ -45,7 +50,13 @@ def _grid_pos_embed(h: int, w: int, dim: int) -> torch.Tensor:
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return x * (1 + scale) + shift
+    """x * (1 + scale) + shift, in one fused pass over x."""
+    return torch.addcmul(shift, x, 1 + scale)
+
+
+def gated(x: torch.Tensor, gate: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """The gated residual x + gate * h, in one fused pass."""
+    return torch.addcmul(x, gate, h)
 
 
 class ResBlock(nn.Module):
@@ -101,7 +112,8 @@ class SpatioTemporalBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
-        """x (B, F, N, D); emb (B, F, D) per-frame embedding; context (B, L, D); context_mask (B, L)."""
+        """x (B, F, N, D); emb (B, F, D) per-frame embedding; context (B, L, D); context_mask (B, L).
+        x and emb may have batch 1 for all B videos (they share them); the output has batch B."""
         B, Fr, N, D = x.shape
         mods = self.ada(F.silu(emb))[:, :, None].chunk(3 * (2 + int(self.use_temporal)), dim=-1)  # each (B, F, 1, D)
         mods = iter(mods)
@@ -112,22 +124,24 @@ class SpatioTemporalBlock(nn.Module):
             h = self.joint(h.reshape(B, Fr * N, D), layout=(B, Fr, N)).reshape(B, Fr, N, D)
         else:
             h = self.spatial(h.reshape(B * Fr, N, D), layout=(B, Fr, N)).reshape(B, Fr, N, D)
-        x = x + gate * h
+        x = gated(x, gate, h)
 
         if self.use_temporal:
             shift, scale, gate = next(mods), next(mods), next(mods)
             h = modulate(self.norm_t(x), shift, scale)
             h = h.transpose(1, 2).reshape(B * N, Fr, D)  # b f n d -> (b n) f d
             h = self.temporal(h, layout=(B, Fr, N)).reshape(B, N, Fr, D).transpose(1, 2)
-            x = x + gate * h
+            x = gated(x, gate, h)
 
         # Cross-attention: all F*N tokens of a video query that video's condition tokens at once.
+        if B != context.shape[0]:  # rows shared by all videos (a CFG pair) split here
+            B = context.shape[0]
+            x = x.expand(B, -1, -1, -1)
         h = self.cross(self.norm_c(x).reshape(B, Fr * N, D), context, context_mask, layout=(B, Fr, N))
         x = x + h.reshape(B, Fr, N, D)
 
         shift, scale, gate = next(mods), next(mods), next(mods)
-        x = x + gate * self.mlp(modulate(self.norm_m(x), shift, scale))
-        return x
+        return gated(x, gate, self.mlp(modulate(self.norm_m(x), shift, scale)))
 
 
 class VideoDenoiser(nn.Module):
@@ -136,6 +150,11 @@ class VideoDenoiser(nn.Module):
     forward(x_t (B, C, F, H, W), t (B,), context (B, L, D), context_mask (B, L) bool,
             frame_cond (B, F, D) | None, image (B, C, H, W) | None, image_mask (B,) bool | None)
     -> (B, C, F, H, W). H and W must be multiples of 2 * patch_size.
+
+    Shared rows: x_t, t, frame_cond, image and image_mask may have batch 1 while the context has
+    batch B (a classifier-free-guidance pair shares its noisy video and timestep). Everything up
+    to the first cross-attention, the first layer that reads the context, then runs once for
+    all B videos instead of B times, and the result is the same as with the inputs expanded.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -169,6 +188,30 @@ class VideoDenoiser(nn.Module):
     def attention_layers(self) -> dict[str, Attention]:
         return attention_modules(self)
 
+    def stem(self, x_t: torch.Tensor, image: torch.Tensor | None, image_mask: torch.Tensor | None) -> torch.Tensor:
+        """conv_in(pixel_unshuffle(cat[x_t, image condition], p)) per frame -> (B*F, C, H/p, W/p).
+
+        Computed without the unshuffle or the concatenation: a 1x1 conv over the p*p-unshuffled
+        channels (c*p*p + i*p + j) is a p x p stride-p conv whose weight is conv_in's, reshaped.
+        The condition channels are zero on every frame but the first (and on all of them when no
+        image is given), so their part of the conv is added to frame 0 only. The frames go in
+        channels-last, and the result stays so.
+        """
+        cfg = self.cfg
+        B, C, Fr, H, W = x_t.shape
+        p = cfg.patch_size
+        weight = self.conv_in.weight.reshape(self.conv_in.out_channels, -1, p, p)  # (C_out, C + cond, p, p)
+        # b c f h w -> (b f) c h w, stored channels-last: one copy
+        frames = x_t.permute(0, 2, 3, 4, 1).reshape(B * Fr, H, W, C).permute(0, 3, 1, 2)
+        h = F.conv2d(frames, weight[:, :C], self.conv_in.bias, stride=p)
+        if cfg.image_condition and image is not None:
+            # First-frame condition, as image-to-video models do: image channels at frame 0 plus a mask channel.
+            keep = (image_mask if image_mask is not None else x_t.new_ones(B, dtype=torch.bool)).to(x_t.dtype)
+            cond = torch.cat([image * keep[:, None, None, None], keep[:, None, None, None].expand(B, 1, H, W)], dim=1)
+            first = F.conv2d(cond.contiguous(memory_format=torch.channels_last), weight[:, C:], stride=p)
+            h = h.index_add(0, torch.arange(B, device=h.device) * Fr, first)  # rows of frame 0
+        return h.contiguous(memory_format=torch.channels_last)
+
     def embed(self, t: torch.Tensor, num_frames: int, frame_cond: torch.Tensor | None) -> torch.Tensor:
         """Per-frame conditioning embedding (B, F, D) from timestep, frame index and frame_cond."""
         D = self.cfg.width
@@ -190,39 +233,40 @@ class VideoDenoiser(nn.Module):
         image_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         cfg = self.cfg
-        B, C, Fr, H, W = x_t.shape
+        _, C, Fr, H, W = x_t.shape
         p, k = cfg.patch_size, cfg.downsample
         if H % k or W % k:
             raise ValueError(f"height and width must be multiples of {k}, got {H}x{W}")
         if Fr > cfg.max_frames:
             raise ValueError(f"at most {cfg.max_frames} frames, got {Fr}")
-        emb = self.embed(t, Fr, frame_cond)  # (B, F, D)
-        emb_flat = emb.reshape(B * Fr, -1)
+        B = context.shape[0]
+        # S rows are computed before the first cross-attention: 1 if every per-video input is shared.
+        inputs = {"x_t": x_t, "t": t, "frame_cond": frame_cond, "image": image, "image_mask": image_mask}
+        sizes = {name: v.shape[0] for name, v in inputs.items() if v is not None}
+        if any(n not in (1, B) for n in sizes.values()):
+            raise ValueError(f"batch sizes {sizes} must each be 1 or the context's {B}")
+        S = max(sizes.values())
+        x_t, t, frame_cond, image, image_mask = (
+            None if v is None else v.expand(S, *v.shape[1:]) for v in inputs.values()
+        )
+        emb = self.embed(t, Fr, frame_cond)  # (S, F, D)
 
-        if cfg.image_condition:
-            # First-frame condition, as image-to-video models do: image channels at frame 0 plus a mask channel.
-            cond = x_t.new_zeros(B, C + 1, Fr, H, W)
-            if image is not None:
-                keep = (image_mask if image_mask is not None else x_t.new_ones(B, dtype=torch.bool)).to(x_t.dtype)
-                cond[:, :C, 0] = image * keep[:, None, None, None]
-                cond[:, C, 0] = keep[:, None, None]
-            x_t = torch.cat([x_t, cond], dim=1)
-
-        h = x_t.transpose(1, 2).reshape(B * Fr, -1, H, W)  # b c f h w -> (b f) c h w
-        h = F.pixel_unshuffle(h, p)
-        h = self.conv_in(h)
-        skip = h = self.res_in(h, emb_flat)
-        h = self.down(h)  # (B*F, D, h, w)
+        h = self.stem(x_t, image, image_mask)  # (S*F, C, H/p, W/p), channels-last
+        skip = h = self.res_in(h, emb.reshape(S * Fr, -1))
+        h = self.down(h)  # (S*F, D, h, w), channels-last: (S*F, h, w, D) in memory
         gh, gw = h.shape[-2:]
-        tokens = h.flatten(2).transpose(1, 2).reshape(B, Fr, gh * gw, -1)
+        tokens = h.permute(0, 2, 3, 1).reshape(S, Fr, gh * gw, -1)  # a view, contiguous
         tokens = tokens + _grid_pos_embed(gh, gw, cfg.width).to(tokens)
 
         for block in self.blocks:
-            tokens = block(tokens, emb, context, context_mask)
+            tokens = block(tokens, emb, context, context_mask)  # -> (B, F, N, D)
 
-        h = self.norm_out(tokens).reshape(B * Fr, gh, gw, -1).permute(0, 3, 1, 2)
+        if S != B:  # the shared rows, once per video from here on
+            skip = skip.unflatten(0, (S, Fr)).expand(B, -1, -1, -1, -1).flatten(0, 1)
+            emb = emb.expand(B, -1, -1)
+        h = self.norm_out(tokens).reshape(B * Fr, gh, gw, -1).permute(0, 3, 1, 2)  # channels-last view
         h = F.pixel_shuffle(self.up(h), 2) + skip
-        h = self.res_out(h, emb_flat)
+        h = self.res_out(h, emb.reshape(B * Fr, -1))
         h = self.conv_out(F.silu(self.norm_final(h)))
         out = F.pixel_shuffle(h, p)  # (B*F, C, H, W)
         return out.reshape(B, Fr, C, H, W).transpose(1, 2)

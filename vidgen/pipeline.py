@@ -425,8 +425,8 @@ class VideoPipeline:
         batch = 2 if use_cfg else 1
         image_b = image_mask = None
         if image is not None:
-            image_b = image[None].expand(batch, -1, -1, -1).to(self.device, self.dtype)
-            image_mask = torch.ones(batch, dtype=torch.bool, device=self.device)
+            image_b = image[None].to(self.device, self.dtype)  # shared by the CFG pair (see denoise)
+            image_mask = torch.ones(1, dtype=torch.bool, device=self.device)
         timings = {"encode": time.perf_counter() - t_start}
 
         generator = torch.Generator(device=self.device).manual_seed(s.seed)
@@ -443,8 +443,10 @@ class VideoPipeline:
             if recorder is not None:
                 recorder.step = calls
             calls += 1
-            x_in = x_t.expand(batch, -1, -1, -1, -1)
-            t_in = torch.full((batch,), t, device=self.device, dtype=torch.long)
+            # The CFG pair shares x_t and t: passed once, the denoiser computes everything before its
+            # first cross-attention once for both rows (VideoDenoiser's shared rows); same result.
+            x_in = x_t
+            t_in = torch.full((1,), t, device=self.device, dtype=torch.long)
             # The model is patched only for this call and never while the stream is suspended at a
             # yield; grad mode is scoped here too, not across yields (a resumed generator may run on
             # another thread, and the consumer's code between steps must not inherit it).

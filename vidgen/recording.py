@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .attention import KINDS, Attention, EagerProcessor, attention_modules, get_processors, set_processors
+from .attention import KINDS, Attention, EagerProcessor, attention_modules
 
 MapKey = tuple[int, str, str]  # (step, layer name, kind)
 
@@ -74,6 +74,10 @@ class AttentionRecorder:
         self.step = 0
         self.maps: dict[MapKey, torch.Tensor] = {}
         self._saved: dict[str, Any] | None = None
+        # Looked up once: a recorder entered at every denoising step would otherwise walk the
+        # module tree several times per model call.
+        self._layers: dict[str, Attention] | None = None
+        self._processors: dict[str, EagerProcessor] | None = None
 
     def selected_layers(self) -> dict[str, Attention]:
         return {
@@ -86,7 +90,10 @@ class AttentionRecorder:
         def on_probs(attn: Attention, probs: torch.Tensor, layout: tuple[int, ...]) -> None:
             maps = unfold_probs(attn.kind, probs.detach(), layout)
             if self.batch_index is not None:
-                maps = maps[self.batch_index : self.batch_index + 1]
+                # A layer that ran once for all videos (the denoiser's shared rows, batch 1) holds
+                # every video's maps, that of batch_index included.
+                i = self.batch_index if maps.shape[0] > 1 else 0
+                maps = maps[i : i + 1]
             maps = maps if self.per_head else maps.mean(dim=1)
             self.maps[(self.step, name, attn.kind)] = maps.float().cpu()
 
@@ -98,11 +105,16 @@ class AttentionRecorder:
         return {k: self.maps.pop(k) for k in keys}
 
     def __enter__(self) -> "AttentionRecorder":
-        self._saved = get_processors(self.model)
-        set_processors(self.model, {name: EagerProcessor(self._callback(name)) for name in self.selected_layers()})
+        if self._layers is None:
+            self._layers = attention_modules(self.model)
+            self._processors = {name: EagerProcessor(self._callback(name)) for name in self.selected_layers()}
+        self._saved = {name: m.processor for name, m in self._layers.items()}
+        for name, proc in self._processors.items():
+            self._layers[name].processor = proc
         return self
 
     def __exit__(self, *exc) -> None:
         if self._saved is not None:
-            set_processors(self.model, self._saved)
+            for name, proc in self._saved.items():
+                self._layers[name].processor = proc
             self._saved = None
