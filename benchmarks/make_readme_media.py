@@ -76,7 +76,7 @@ def make_screenshot(checkpoint: str, prompt: str, seed: int, out: Path, width: i
             page.locator("#vg-random input").uncheck()
             page.locator("#vg-seed input").fill(str(seed))
             page.click("#vg-generate")
-            expect(page.locator("#vg-status")).to_contain_text("Done")
+            expect(page.locator("#vg-status")).to_contain_text("Done", timeout=600_000)
             page.locator("#vg-words-img img").wait_for()
             page.wait_for_timeout(1500)  # let the video's first frame paint
             page.screenshot(path=str(out), full_page=True)
