@@ -171,7 +171,7 @@ def test_generate_streams_steps_then_video_files_and_explorer(run, tmp_path):
 
 def test_explorer_views_for_every_selection(run):
     data: ExplorerData = run[-1].explorer
-    assert data.blocks == ["blocks.0", "blocks.1"] and data.num_steps == 3 and data.heads == 0
+    assert data.blocks == ["blocks.0", "blocks.1"] and data.num_steps == 3 and data.heads == 2  # cross and temporal maps are recorded per head
     assert "circle" in data.words and data.default_word() == "circle" and data.loudness.shape == (4,)
     assert set(data.gates) == {"blocks.0.temporal", "blocks.1.temporal"} and data.gates == data.trained_gates
     assert all(t.dtype == torch.float16 for t in data.store.values())
@@ -180,7 +180,7 @@ def test_explorer_views_for_every_selection(run):
         assert all(isinstance(img, np.ndarray) and img.dtype == np.uint8 for img in out[0::2])
         assert all(isinstance(md, str) and md for md in out[1::2])
     assert "layer 2 of 2" in render_all(data, "red", Selection(2, 0, 0), None)[1]
-    assert "heads averaged" in data.words_view("red", Selection(head=1))[1]
+    assert "head 1 of 2" in data.words_view("red", Selection(head=1))[1] and "average of heads" in data.words_view("red", Selection())[1]
     assert "Gate gamma" in data.frames_view(Selection())[1]
     img, caption, layout = data.pixels_view(Selection(), None)
     y, x = layout.origin(2)

@@ -329,3 +329,28 @@ def test_bad_knobs_raise_before_any_work(pipe, kwargs, message):
     with pytest.raises(ValueError, match=message):
         pipe.stream(prompt, **kwargs)  # raises on the call, before the first step
     assert all(get_processors(pipe.model.denoiser)[n] is p for n, p in before.items())
+
+
+def test_record_per_head_keeps_a_heads_axis_for_the_kinds_asked(tmp_path):
+    from vidgen.checkpoint import VideoModel
+    from vidgen.config import ModelConfig
+    from vidgen.pipeline import VideoPipeline
+    from vidgen.world import VOCABULARY
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(width=32, heads=2, depth=1, conv_channels=16, text_width=32, text_layers=1, text_heads=2,
+                      context_length=16, vocabulary=VOCABULARY)
+    pipe = VideoPipeline(VideoModel(cfg), device="cpu")
+    kw = dict(num_frames=2, height=32, width=32, num_inference_steps=1, seed=0, record_attention=True)
+    averaged = pipe("a red circle moving left", **kw).maps
+    mixed = pipe("a red circle moving left", record_per_head=("cross", "temporal"), **kw).maps
+    for key, t in mixed.items():
+        if key[2] == "spatial":
+            assert t.shape == averaged[key].shape
+        else:  # (B, H, ...) whose mean over heads is the averaged map
+            assert t.shape[1] == 2 and t.shape[0] == 1
+            torch.testing.assert_close(t.mean(1), averaged[key])
+    every = pipe("a red circle moving left", record_per_head=True, **kw).maps
+    assert all(t.shape[1] == 2 for t in every.values())
+    with pytest.raises(ValueError, match="kinds must be among"):
+        pipe("a red circle moving left", record_per_head=("pixels",), **kw)

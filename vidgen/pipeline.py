@@ -307,6 +307,7 @@ class VideoPipeline:
         sampler: str = "ddim",
         seed: int | None = None,
         record_attention: bool | Iterable[str] | None = None,
+        record_per_head: bool | Iterable[str] = False,
         temporal_attention: bool = True,
         temporal_gate: float | None = None,
     ) -> Iterator[StepEvent]:
@@ -314,7 +315,9 @@ class VideoPipeline:
 
         image: PIL image / numpy array / path, used as the first frame. audio: a path, or
         (sample_rate, samples) as Gradio gives it. record_attention: True for spatial, temporal and
-        cross maps, or an iterable of those kinds. Validation happens before the first step.
+        cross maps, or an iterable of those kinds. record_per_head: keep each head's map (an H axis
+        after B) instead of their average, for every recorded kind (True) or the kinds listed.
+        Validation happens before the first step.
         """
         s = self.settings(
             prompt, negative_prompt=negative_prompt, num_frames=num_frames, height=height, width=width,
@@ -322,9 +325,13 @@ class VideoPipeline:
             temporal_attention=temporal_attention, temporal_gate=temporal_gate,
         )
         kinds = self._record_kinds(record_attention)
+        if isinstance(record_per_head, (bool, np.bool_)):
+            per_head = kinds if record_per_head else ()
+        else:
+            per_head = self._record_kinds(list(record_per_head) if not isinstance(record_per_head, str) else record_per_head)
         image_t = self._prepare_image(image, s) if image is not None else None
         audio_np = self._prepare_audio(audio, s) if audio is not None else None
-        return self._run(s, image_t, audio_np, kinds)
+        return self._run(s, image_t, audio_np, kinds, per_head)
 
     def _record_kinds(self, record_attention) -> tuple[str, ...]:
         if record_attention is None or isinstance(record_attention, (bool, np.bool_)):
@@ -411,7 +418,10 @@ class VideoPipeline:
         cond = self.model.encode(ids.to(self.device), s.num_frames, audio_t, has_audio)
         return cond, truncated[-1]
 
-    def _run(self, s: GenerationSettings, image: torch.Tensor | None, audio: np.ndarray | None, kinds: tuple[str, ...]) -> Iterator[StepEvent]:
+    def _run(
+        self, s: GenerationSettings, image: torch.Tensor | None, audio: np.ndarray | None, kinds: tuple[str, ...],
+        per_head: tuple[str, ...] = (),
+    ) -> Iterator[StepEvent]:
         t_start = time.perf_counter()
         model, schedule = self.model, self.model.schedule
         use_cfg = s.guidance_scale != 1.0
@@ -433,7 +443,7 @@ class VideoPipeline:
         shape = (1, self.cfg.in_channels, s.num_frames, s.height, s.width)
         x_T = torch.randn(shape, generator=generator, device=self.device, dtype=self.dtype)
         timesteps = schedule.timesteps(s.num_inference_steps)
-        recorder = AttentionRecorder(model.denoiser, kinds, batch_index=batch - 1) if kinds else None
+        recorder = AttentionRecorder(model.denoiser, kinds, per_head=per_head, batch_index=batch - 1) if kinds else None
         ctx = self.map_context(s, audio is not None) if kinds else None
         all_maps: dict[MapKey, torch.Tensor] = {}
         calls = 0

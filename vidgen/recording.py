@@ -49,7 +49,8 @@ class AttentionRecorder:
         model: any module containing `Attention` layers.
         kinds: which kinds to record (subset of spatial / temporal / cross / joint).
         layers: layer names (or substrings of them) to record; None = all of the kinds.
-        per_head: keep the heads axis instead of averaging it.
+        per_head: keep the heads axis instead of averaging it: True for every kind, or the kinds
+            to keep it for (e.g. ("cross", "temporal"); spatial maps are the large ones).
         batch_index: keep only this batch row (e.g. the conditional half of a CFG pair).
     Set `recorder.step` before each model call; maps land in `recorder.maps[(step, layer, kind)]`.
     """
@@ -60,7 +61,7 @@ class AttentionRecorder:
         kinds: Iterable[str] = ("spatial", "temporal", "cross"),
         layers: Iterable[str] | None = None,
         *,
-        per_head: bool = False,
+        per_head: bool | Iterable[str] = False,
         batch_index: int | None = None,
     ):
         self.kinds = tuple(kinds)
@@ -69,7 +70,7 @@ class AttentionRecorder:
             raise ValueError(f"unknown attention kinds {unknown}; expected a subset of {KINDS}")
         self.model = model
         self.layer_filter = None if layers is None else tuple(layers)
-        self.per_head = per_head
+        self.per_head_kinds = set(self.kinds) if per_head is True else set(per_head or ())
         self.batch_index = batch_index
         self.step = 0
         self.maps: dict[MapKey, torch.Tensor] = {}
@@ -94,7 +95,7 @@ class AttentionRecorder:
                 # every video's maps, that of batch_index included.
                 i = self.batch_index if maps.shape[0] > 1 else 0
                 maps = maps[i : i + 1]
-            maps = maps if self.per_head else maps.mean(dim=1)
+            maps = maps if attn.kind in self.per_head_kinds else maps.mean(dim=1)
             self.maps[(self.step, name, attn.kind)] = maps.float().cpu()
 
         return on_probs

@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import hashlib
-import inspect
 import json
 import random
 import shutil
@@ -229,12 +228,6 @@ def denoise(source: VideoPipeline | str, kwargs: dict) -> Iterator:
         stream.close()  # a cancel lands here: the recorder and ablations restore the model
 
 
-def per_head_supported(pipe: VideoPipeline) -> bool:
-    """Whether `pipe.stream` can record attention per head (`record_per_head=True`); without it the
-    pipeline averages heads and the explorer offers the average only."""
-    return "record_per_head" in inspect.signature(pipe.stream).parameters
-
-
 @dataclasses.dataclass
 class CheckpointInfo:
     """What the page shows about the checkpoint before anything is loaded."""
@@ -337,8 +330,8 @@ class Engine:
         self.active += 1
         try:
             kwargs = req.pipeline_kwargs()
-            if per_head_supported(pipe):
-                kwargs["record_per_head"] = True  # lets the explorer's head slider pick single heads
+            # Single heads for the explorer's head slider; spatial maps (the large ones) stay averaged.
+            kwargs["record_per_head"] = ("cross", "temporal")
             with self._run_lock:
                 events = denoise(source, kwargs)
                 try:
