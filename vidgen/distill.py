@@ -65,8 +65,8 @@ from torch.utils.data import DataLoader
 from .checkpoint import VideoModel
 from .config import ModelConfig, from_dict, to_dict
 from .schedules import NoiseSchedule
-from .train import (DistInfo, TrainConfig, _load_optimizer, ema_update, export_checkpoint, init_distributed,
-                    make_dataset, make_optimizer, prepare_batch, save_run)
+from .train import (DistInfo, TrainConfig, _load_optimizer, export_checkpoint, init_distributed,
+                    make_dataset, make_optimizer, optimizer_step, prepare_batch, save_run)
 
 DISTILL_CONFIG_NAME = "distill_config.json"
 TEACHER_NAME = "teacher.safetensors"
@@ -360,15 +360,8 @@ def distill(
         stage_step = step - stage * cfg.iters_per_stage
         batch = prepare_batch(next(data_iter), model, tcfg, rng, device)
         lr = _lr(cfg, stage_step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        with autocast:
-            loss = loss_fn(batch, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        ema_update(ema, model, min(cfg.ema_decay, (1 + stage_step) / (10 + stage_step)))
+        loss, grad_norm = optimizer_step(loss_fn, batch, gen, model, ema, opt, lr=lr, grad_clip=cfg.grad_clip,
+                                         ema_decay=cfg.ema_decay, ema_step=stage_step, autocast=autocast)
         step += 1
         seen += cfg.batch_size * info.world_size
         loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1

@@ -210,6 +210,24 @@ def consistency_loss(
 MOTION_KEYS = ("shift", "object_mask", "static_mask", "has_motion")
 
 
+def optimizer_step(
+    loss_fn: nn.Module, batch: dict, generator: torch.Generator, model: nn.Module, ema: nn.Module,
+    opt: torch.optim.Optimizer, *, lr: float, grad_clip: float, ema_decay: float, ema_step: int, autocast,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One update shared by training and distillation: set lr, loss, backward, clip, AdamW, EMA
+    (whose decay warms up with `ema_step`). Returns (loss, grad norm before clipping)."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    with autocast:
+        loss = loss_fn(batch, generator)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    ema_update(ema, model, min(ema_decay, (1 + ema_step) / (10 + ema_step)))
+    return loss, grad_norm
+
+
 class DiffusionLoss(nn.Module):
     """Wraps VideoModel so that one forward = encode conditions + denoise + loss (what DDP syncs).
 
@@ -429,15 +447,8 @@ def train(
             data_frames = frames
         batch = prepare_batch(next(data_iter), model, cfg, rng, device)
         lr = lr_at(cfg, step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        with autocast:
-            loss = loss_fn(batch, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
+        loss, grad_norm = optimizer_step(loss_fn, batch, gen, model, ema, opt, lr=lr, grad_clip=cfg.grad_clip,
+                                         ema_decay=cfg.ema_decay, ema_step=step, autocast=autocast)
         step += 1
         seen += cfg.batch_size * info.world_size
         if bar is not None:
