@@ -1,11 +1,9 @@
 """VideoPipeline on a tiny random model: determinism, streaming, cancel, maps, ablations, export, loading."""
 
 import math
-import socket
 import threading
 import time
 
-import huggingface_hub.constants
 import numpy as np
 import pytest
 import torch
@@ -37,23 +35,6 @@ def tiny_model(seed: int = 0) -> VideoModel:
 @pytest.fixture(scope="module")
 def pipe():
     return VideoPipeline(tiny_model(), device="cpu")
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No network: offline Hub, an empty private cache, and sockets that refuse to connect."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a test tried to use the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    VideoPipeline.clear_cache()
-    yield tmp_path / "hub"
-    VideoPipeline.clear_cache()
 
 
 def temporal_layers(pipe):

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import socket
 import time
 import tracemalloc
 from pathlib import Path
 
-import huggingface_hub.constants
 import numpy as np
 import pytest
 import torch
@@ -28,20 +26,9 @@ CHEAP = dict(num_frames=1, num_inference_steps=1, height=16, width=16, seed=0)
 
 
 @pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    """No network and an empty private Hub cache; the pipeline cache is cleared around each test."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a test tried to use the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    VideoPipeline.clear_cache()
-    yield tmp_path / "hub"
-    VideoPipeline.clear_cache()
+def _offline(offline):
+    """Every test here runs offline (the `offline` fixture of conftest.py)."""
+    return offline
 
 
 @pytest.fixture(scope="module")
