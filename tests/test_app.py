@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from PIL import Image
 import pytest
 import torch
 
@@ -155,7 +156,9 @@ def test_engine_reads_the_checkpoint_without_loading(checkpoint):
 def test_generate_streams_steps_then_video_files_and_explorer(run, tmp_path):
     steps = [u for u in run if u.preview is not None and u.video is None]
     assert [u.step for u in steps] == [1, 2, 3] and all(u.seed == 5 for u in run)
-    assert steps[0].preview.dtype == np.uint8 and steps[0].attention is not None
+    first_preview = np.asarray(Image.open(steps[0].preview))
+    assert first_preview.dtype == np.uint8 and first_preview.shape[-1] == 3 and steps[0].attention.endswith(".webp")
+    assert len({u.preview for u in steps}) == 3, "one file per step: a file is never rewritten while served"
     assert "Step 1 / 3" in steps[0].status
     video_update, done = run[-2], run[-1]
     assert video_update.video and video_update.files is None
@@ -166,7 +169,7 @@ def test_generate_streams_steps_then_video_files_and_explorer(run, tmp_path):
     assert npz_frames.shape == (4, 32, 32, 3) and meta["seed"] == 5 and meta["settings"]["num_inference_steps"] == 3
     assert maps["step_word/circle"].shape == (3, 4, 4, 4) and maps["step_temporal"].shape == (3, 4, 4)
     assert {"word/red", "temporal", "audio"} <= set(maps)
-    assert done.preview is not None  # the final result is complete on its own (API users)
+    assert done.preview == steps[-1].preview  # the final result is complete on its own (API users)
 
 
 def test_explorer_views_for_every_selection(run):

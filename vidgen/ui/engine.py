@@ -144,8 +144,8 @@ class Update:
     seed: int
     step: int = 0
     num_steps: int = 0
-    preview: np.ndarray | None = None
-    attention: np.ndarray | None = None
+    preview: str | None = None  # PNG path
+    attention: str | None = None  # WebP path
     video: str | None = None
     files: list[str] | None = None
     explorer: ExplorerData | None = None
@@ -327,6 +327,7 @@ class Engine:
         source = pipe.source if gpu.zero_gpu() and pipe.source else pipe
         result = explorer = last = None
         first = None
+        run = self.outputs.new_run()
         self.active += 1
         try:
             kwargs = req.pipeline_kwargs()
@@ -346,7 +347,9 @@ class Engine:
                             status=(f"**Step {ev.step + 1} / {ev.num_steps}** &nbsp; `{progress_bar(ev.step + 1, ev.num_steps)}`"
                                     f" &nbsp; t = {ev.t} · {elapsed:.1f} s · seed {seed}"),
                             seed=seed, step=ev.step + 1, num_steps=ev.num_steps,
-                            preview=views.preview_image(shown), attention=views.live_attention_image(ev.preview, heat),
+                            preview=views.write_image(views.preview_image(shown), run / f"preview-{ev.step:03d}.png"),
+                            attention=None if (strip := views.live_attention_image(ev.preview, heat)) is None
+                            else views.write_image(strip, run / f"attention-{ev.step:03d}.webp"),
                             warnings=warnings if ev.step == 0 else [],
                         )
                         yield last
@@ -356,7 +359,6 @@ class Engine:
                 if result is None:  # the stream ended early (it never does unless cancelled)
                     return
                 explorer = ExplorerData.from_result(result, pipe)  # reads B and gamma: under the lock
-            run = self.outputs.new_run()
             mp4 = video_io.write_mp4(result.frames, run / "vidgen.mp4", fps=result.fps, audio=result.audio,
                                      sample_rate=result.sample_rate)
             t_video = time.perf_counter() - t0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -154,6 +155,17 @@ def frame_grid(frames: np.ndarray, *, columns: int | None = None, scale: int | N
         y, x = layout.origin(i)
         out[y: y + h * k, x: x + w * k] = big[i]
     return out, layout
+
+
+def write_image(image: np.ndarray, path: str | Path) -> str:
+    """Save a uint8 (H, W, 3) picture (format from the suffix) and return its path as a string.
+
+    The app streams pictures as files it names itself, one per step: Gradio's own array-to-file
+    cache names files by content and rewrites an existing one in place, so re-sending an identical
+    picture could truncate a copy a browser is still downloading."""
+    path = Path(path)
+    Image.fromarray(image).save(path, **({"quality": 80} if path.suffix == ".webp" else {}))
+    return str(path)
 
 
 def preview_image(frames: np.ndarray, *, scale: int | None = None) -> np.ndarray:
