@@ -139,3 +139,20 @@ def test_timesteps_on_the_gpu():
     out = sch.add_noise(x0, torch.randn_like(x0), t)
     assert out.device.type == "cuda"
     assert sch.to_x0(sch.target(x0, x0, t, "v"), out, t, "v").device.type == "cuda"
+
+
+@pytest.mark.parametrize("s", [1 / 9, 0.25, 4.0])
+def test_snr_shift_multiplies_the_signal_to_noise_ratio(s):
+    base, shifted = NoiseSchedule("cosine", 1000), NoiseSchedule("cosine", 1000, snr_shift=s)
+    t = torch.arange(0, 999, 37)
+    snr = lambda sch: sch.alpha_bar(t) / (1 - sch.alpha_bar(t))  # noqa: E731
+    torch.testing.assert_close(snr(shifted), s * snr(base), rtol=1e-9, atol=0)
+    assert float(shifted.alpha_bar(-1)) == 1.0  # clean data stays clean
+    assert torch.all(shifted.alphas_cumprod[1:] < shifted.alphas_cumprod[:-1])
+
+
+def test_snr_shift_of_one_is_the_plain_schedule_and_bad_shifts_are_refused():
+    torch.testing.assert_close(NoiseSchedule(snr_shift=1.0).alphas_cumprod, NoiseSchedule().alphas_cumprod, rtol=0, atol=0)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="snr_shift must be a positive number"):
+            NoiseSchedule(snr_shift=bad)

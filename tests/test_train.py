@@ -166,3 +166,66 @@ def test_train_two_steps_on_a_folder_of_mp4_clips(tmp_path):
     out = tmp_path / "run"
     train(tiny_train_config(out, data=str(data)), max_steps=2, progress=False)
     assert json.loads((out / "train_state.json").read_text())["step"] == 2
+
+
+@pytest.mark.parametrize("prediction_type,weighting", [("x0", "min_snr"), ("x0", "clamped_snr"), ("v", "clamped_snr"),
+                                                      ("eps", "min_snr"), ("v", "none")])
+def test_loss_weighting_matches_the_x0_space_reference(prediction_type, weighting):
+    """Each weighting is defined in x0 space (weight w(snr) on ||x0 - x0_pred||^2); the loss must
+    equal that for every prediction type, whatever the model outputs."""
+    from vidgen.train import DiffusionLoss
+
+    torch.manual_seed(0)
+    model = VideoModel(ModelConfig(**TINY_MODEL, prediction_type=prediction_type, snr_shift=0.25)).eval()
+    batch_size, video = 4, torch.rand(4, 3, 2, 32, 32) * 2 - 1
+    token_ids, _ = model.text.tokenize(["a red circle"] * batch_size)
+    batch = {"video": video, "token_ids": token_ids, "audio": None, "has_audio": None, "image": None, "has_image": None}
+    loss_fn = DiffusionLoss(model, weighting)
+    with torch.no_grad():
+        loss = loss_fn(batch, torch.Generator().manual_seed(3))
+        # replay the same draws and compute the reference in x0 space
+        g = torch.Generator().manual_seed(3)
+        t = torch.randint(0, 1000, (batch_size,), generator=g)
+        noise = torch.randn(video.shape, generator=g)
+        x_t = model.schedule.add_noise(video, noise, t)
+        out = model(x_t, t, model.encode(token_ids, 2))
+        x0_err = ((model.schedule.to_x0(out, x_t, t, prediction_type) - video) ** 2).mean(dim=(1, 2, 3, 4))
+    ab = model.schedule.alpha_bar(t).float()
+    snr = ab / (1 - ab)
+    w = {"none": torch.ones_like(snr) if prediction_type == "x0" else None, "min_snr": snr.clamp(max=5),
+         "clamped_snr": snr.clamp(min=1, max=5)}[weighting]
+    if w is None:  # unweighted v loss: (1 + snr) times the x0 error
+        w = 1 + snr
+    torch.testing.assert_close(loss, (w * x0_err).mean(), rtol=2e-3, atol=1e-6)
+
+
+def test_clamped_snr_refuses_eps_prediction():
+    with pytest.raises(ValueError, match="clamped_snr"):
+        TrainConfig(model=ModelConfig(**TINY_MODEL, prediction_type="eps"), loss_weighting="clamped_snr")
+    with pytest.raises(ValueError, match="loss_weighting must be one of"):
+        TrainConfig(loss_weighting="snr")
+
+
+def test_init_from_warm_starts_from_a_run_or_a_checkpoint(tmp_path):
+    source = tmp_path / "source"
+    _, ema = train(tiny_train_config(source), max_steps=2, progress=False)
+    source_ema = load_file(source / "ema.safetensors")
+    # a fine-tune may change the schedule; zero steps: the weights are exactly the source's EMA
+    cfg = tiny_train_config(tmp_path / "ft", init_from=str(source), model=ModelConfig(**TINY_MODEL, snr_shift=0.5))
+    model, ema_ft = train(cfg, max_steps=0, progress=False)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, source_ema[name], rtol=0, atol=0)
+        torch.testing.assert_close(ema_ft.state_dict()[name], source_ema[name], rtol=0, atol=0)
+    assert model.schedule.snr_shift == 0.5
+
+    export_checkpoint(source, tmp_path / "ckpt")  # an exported checkpoint works as well (model.safetensors)
+    model, _ = train(tiny_train_config(tmp_path / "ft2", init_from=str(tmp_path / "ckpt")), max_steps=0, progress=False)
+    exported = load_file(tmp_path / "ckpt" / "model.safetensors")
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, exported[name].to(value.dtype), rtol=0, atol=0)
+
+    with pytest.raises(ValueError, match="has no ema.safetensors or model.safetensors"):
+        train(tiny_train_config(tmp_path / "ft3", init_from=str(tmp_path)), max_steps=0, progress=False)
+    wider = tiny_train_config(tmp_path / "ft4", init_from=str(source), model=ModelConfig(**{**TINY_MODEL, "width": 64}))
+    with pytest.raises(ValueError, match="does not fit this model's architecture"):
+        train(wider, max_steps=0, progress=False)

@@ -37,7 +37,7 @@ CONFIG_BOUNDS = {
     "fps": (1, 240), "patch_size": (1, 64), "conv_channels": (1, 8192), "width": (4, 16384), "depth": (0, 256),
     "heads": (1, 1024), "mlp_ratio": (0.0, 64.0), "context_length": (2, 4096), "text_width": (1, 16384),
     "text_layers": (0, 256), "text_heads": (1, 1024), "audio_sample_rate": (1000, 768_000), "n_mels": (1, 1024),
-    "num_train_timesteps": (1, 1_000_000),
+    "num_train_timesteps": (1, 1_000_000), "snr_shift": (1e-6, 1e6),
 }
 MAX_VOCABULARY = 100_000
 
@@ -94,7 +94,7 @@ class VideoModel(nn.Module):
         self.denoiser = VideoDenoiser(cfg)
         self.text = TextEncoder(cfg)
         self.audio = AudioEncoder(cfg)
-        self.schedule = NoiseSchedule(cfg.schedule, cfg.num_train_timesteps)
+        self.schedule = NoiseSchedule(cfg.schedule, cfg.num_train_timesteps, cfg.snr_shift)
 
     def encode(
         self,

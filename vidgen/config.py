@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -81,6 +82,8 @@ class ModelConfig:
     # diffusion
     schedule: str = "cosine"  # "cosine" or "linear"
     num_train_timesteps: int = 1000
+    # Multiplies the schedule's signal-to-noise ratio (see schedules.shift_snr); < 1 for large videos.
+    snr_shift: float = 1.0
     prediction_type: str = "v"  # "v", "eps" or "x0"
     # Set by progressive distillation (vidgen.distill): the student samples with DDIM on
     # schedule.timesteps(distilled_steps), unguided (the teacher's guidance is baked in). 0 = not distilled.
@@ -95,6 +98,8 @@ class ModelConfig:
             raise ValueError(f"width must be a multiple of 4, got {self.width}")
         if self.prediction_type not in ("v", "eps", "x0"):
             raise ValueError(f"unknown prediction_type {self.prediction_type!r}")
+        if not (math.isfinite(self.snr_shift) and self.snr_shift > 0):
+            raise ValueError(f"snr_shift must be a positive number, got {self.snr_shift!r}")
         if not 0 <= self.distilled_steps <= self.num_train_timesteps:
             raise ValueError(f"distilled_steps must be in [0, {self.num_train_timesteps}], got {self.distilled_steps}")
 

@@ -37,6 +37,9 @@ from .config import ModelConfig, from_dict, to_dict
 from .world import VOCABULARY, ShapesWorld
 
 
+LOSS_WEIGHTINGS = ("none", "min_snr", "clamped_snr")
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Everything about a training run (the model's own config is nested under `model`)."""
@@ -55,7 +58,10 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     ema_decay: float = 0.999
-    loss_weighting: str = "min_snr"  # "none" or "min_snr" (Hang et al. 2023, gamma = 5)
+    # Per-timestep loss weight, in x0 space: "none" (1), "min_snr" (min(snr, 5): Hang et al. 2023), or
+    # "clamped_snr" (clamp(snr, 1, 5)): like min_snr but the noisiest timesteps, the only ones where
+    # the prompt decides what appears, keep a weight of 1 instead of ~0.
+    loss_weighting: str = "min_snr"
     # Temporal-consistency loss on the predicted clean video (see `consistency_loss`); 0 = off. Needs
     # data with known motion (the shapes world); skipped for items without it (MP4 folders).
     consistency_weight: float = 0.0
@@ -76,13 +82,19 @@ class TrainConfig:
     sample_every: int = 1000
     save_every: int = 500
     threads: int = 0  # torch intra-op threads (0 = torch's default)
+    # Warm start (fine-tuning): a run folder (its EMA weights) or a checkpoint folder whose weights
+    # initialise the model and its EMA. The architecture must match; the schedule and loss may differ.
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = from_dict(ModelConfig, self.model)
         self.frames_schedule = tuple(tuple(x) for x in self.frames_schedule)
-        if self.loss_weighting not in ("none", "min_snr"):
-            raise ValueError(f"loss_weighting must be 'none' or 'min_snr', got {self.loss_weighting!r}")
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss_weighting must be one of {LOSS_WEIGHTINGS}, got {self.loss_weighting!r}")
+        if self.loss_weighting == "clamped_snr" and self.model.prediction_type == "eps":
+            # eps errors are weighted by w / snr, which explodes at the noisiest step (snr ~ 1e-9)
+            raise ValueError("loss_weighting 'clamped_snr' needs prediction_type 'x0' or 'v', not 'eps'")
         if not (math.isfinite(self.consistency_weight) and self.consistency_weight >= 0):
             raise ValueError(f"consistency_weight must be a number >= 0, got {self.consistency_weight!r}")
 
@@ -258,10 +270,12 @@ class DiffusionLoss(nn.Module):
         per_sample = F.mse_loss(out.float(), target.float(), reduction="none").mean(dim=(1, 2, 3, 4))
         ab = schedule.alpha_bar(t.cpu()).to(device)
         snr = ab / (1 - ab)
-        if self.loss_weighting == "min_snr":
-            # min-SNR-gamma, expressed for the prediction type (for v: min(snr, g) / (snr + 1)).
+        if self.loss_weighting != "none":
+            # The x0-space weight, expressed for the prediction type: an eps error is sqrt(snr) times
+            # the x0 error it causes, a v error sqrt(snr + 1) times (for v, min-SNR is min(snr, g) / (snr + 1)).
+            lo = 1.0 if self.loss_weighting == "clamped_snr" else 0.0
             base = {"v": snr + 1, "eps": snr, "x0": torch.ones_like(snr)}[cfg.prediction_type]
-            weight = torch.clamp(snr, max=5.0) / base
+            weight = torch.clamp(snr, min=lo, max=5.0) / base
             per_sample = per_sample * weight.float()
         loss = per_sample.mean()
         self.last = {"mse": loss.detach()}
@@ -395,6 +409,23 @@ def save_sample_grid(model: VideoModel, path: Path, num_frames: int, steps: int)
     Image.fromarray(np.concatenate(rows, axis=0)).save(path)
 
 
+def load_init_weights(folder: str | Path, model: VideoModel) -> dict[str, torch.Tensor]:
+    """The state dict a warm start begins from: `folder`/ema.safetensors (a run) or model.safetensors
+    (a run's raw weights or an exported checkpoint), cast to the model's dtypes. ValueError if the
+    folder has neither or the tensors do not fit the model."""
+    folder = Path(folder)
+    path = next((folder / n for n in ("ema.safetensors", "model.safetensors") if (folder / n).is_file()), None)
+    if path is None:
+        raise ValueError(f"init_from {str(folder)!r} has no ema.safetensors or model.safetensors")
+    state = load_file(path)
+    expected = model.state_dict()
+    bad = sorted(k for k in set(expected) | set(state) if k not in state or k not in expected
+                 or state[k].shape != expected[k].shape)
+    if bad:
+        raise ValueError(f"init_from {str(path)!r} does not fit this model's architecture: {bad[:5]}")
+    return {k: v.to(expected[k].dtype) for k, v in state.items()}
+
+
 # ------------------------------------------------------------------------------ the loop
 def train(
     cfg: TrainConfig, *, resume: bool = False, device: str | None = None, max_steps: int | None = None, progress: bool = True
@@ -412,6 +443,10 @@ def train(
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     step, metrics_extra = 0, {}
+    if cfg.init_from and not resume:
+        state = load_init_weights(cfg.init_from, model)
+        model.load_state_dict(state)
+        ema.load_state_dict(state)
     if resume:
         state = json.loads((out / "train_state.json").read_text())
         model.load_state_dict(load_file(out / "model.safetensors", device=str(device)))
