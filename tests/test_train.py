@@ -91,6 +91,19 @@ def test_exported_card_is_written_from_the_run(tmp_path):
     assert card.rstrip().endswith("| metric | value |")
 
 
+def test_card_of_a_warm_started_run_lists_its_base_run_first(tmp_path):
+    base, ft = tmp_path / "base", tmp_path / "ft"
+    train(tiny_train_config(base), max_steps=3, progress=False)
+    train(tiny_train_config(ft, init_from=str(base), loss_weighting="clamped_snr",
+                            model=ModelConfig(**TINY_MODEL, snr_shift=0.25)), max_steps=2, progress=False)
+    card = (export_checkpoint(ft, tmp_path / "ckpt", notes="Switched to 2 DDP ranks.") / "card.md").read_text()
+    stage1, stage2 = card.index("### Stage 1: `base`, from scratch"), card.index("### Stage 2: `ft`, warm-started")
+    assert stage1 < card.index("Steps: 3 of a 100-step schedule") < stage2 < card.index("Steps: 2 of a 100-step schedule")
+    assert "loss weighting clamped_snr" in card[stage2:] and "schedule SNR shift 0.25" in card[stage2:]
+    assert "SNR shift 0.25)" in card  # the architecture line describes the exported model's schedule
+    assert card.index("Switched to 2 DDP ranks.") < card.index("## Evaluation")
+
+
 def test_cli_preset_and_bad_config(tmp_path):
     from vidgen.train import cli
 

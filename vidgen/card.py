@@ -29,20 +29,69 @@ def training_curve(run: str | Path) -> list[tuple[int, float | None, float | Non
     ]
 
 
-def model_card(run: str | Path, *, name: str, evaluation_md: str | None = None, hardware: str | None = None) -> str:
-    """Markdown describing the architecture, data, training run and (optionally) its evaluation."""
+def _preset_for(run: Path) -> str:
+    """The command-line preset that reproduces `run`: presets/<run name>.json when the repository
+    has one, else the run's own train_config.json (every TrainConfig field, a valid preset too)."""
+    preset = Path(__file__).resolve().parents[1] / "presets" / f"{run.name}.json"
+    return f"presets/{run.name}.json" if preset.is_file() else str(run / "train_config.json")
+
+
+def _base_run(run: Path, train_cfg: dict) -> Path | None:
+    """The run a warm-started run began from (TrainConfig.init_from), when it is a run folder."""
+    init = train_cfg.get("init_from") or ""
+    if not init:
+        return None
+    base = Path(init) if Path(init).is_absolute() else Path.cwd() / init
+    return base if (base / "train_config.json").is_file() and (base / "train_state.json").is_file() else None
+
+
+def _training_lines(run: Path, hardware: str) -> list[str]:
+    """The Training section of one run: its own line items, then its judged training curve."""
+    train_cfg = json.loads((run / "train_config.json").read_text())
+    state = json.loads((run / "train_state.json").read_text())
+    metrics = _metrics(run)
+    wall = (metrics[-1]["time"] - metrics[0]["time"]) / 3600 if len(metrics) > 1 else 0.0
+    model = train_cfg.get("model", {})
+    lines = [
+        f"- Data: {train_cfg['data']} (task mix: p_two={train_cfg['p_two']}, p_image={train_cfg['p_image']}, "
+        f"p_audio={train_cfg['p_audio']}; conditioning dropout text/image/audio "
+        f"{train_cfg['p_drop_text']}/{train_cfg['p_drop_image']}/{train_cfg['p_drop_audio']}).",
+        f"- Steps: {state['step']:,} of a {train_cfg['total_steps']:,}-step schedule, batch {train_cfg['batch_size']}, "
+        f"lr {train_cfg['lr']} (warm-up {train_cfg['warmup_steps']}, cosine), EMA {train_cfg['ema_decay']}, "
+        f"loss weighting {train_cfg['loss_weighting']}, frames schedule {train_cfg['frames_schedule'] or 'none'}, "
+        f"schedule SNR shift {model.get('snr_shift', 1.0):.4g}.",
+        f"- Wall-clock: {wall:.2f} h logged on {hardware}.",
+        f"- Reproduce: `python -m vidgen train --preset {_preset_for(run)}` "
+        f"(then `--resume` until step {state['step']}).",
+        "",
+    ]
+    curve = training_curve(run)
+    if curve:
+        lines += [f"Judged accuracy during this run ({train_cfg.get('eval_prompts', 12)} prompts, "
+                  f"{train_cfg.get('eval_steps', 20)} DDIM steps, {train_cfg.get('num_frames', 16)} frames):", "",
+                  "| step | all correct | color |", "|---:|---:|---:|"]
+        lines += [f"| {s} | {a if a is None else f'{a:.2f}'} | {c if c is None else f'{c:.2f}'} |" for s, a, c in curve]
+        lines.append("")
+    return lines
+
+
+def model_card(run: str | Path, *, name: str, evaluation_md: str | None = None, hardware: str | None = None,
+               notes: str | None = None) -> str:
+    """Markdown describing the architecture, data, training run(s) and (optionally) the evaluation.
+    A run warm-started from another run (TrainConfig.init_from) lists that base run first. `notes`
+    (markdown) goes at the end of the Training section: what the records cannot say."""
     from .checkpoint import VideoModel
     from .config import ModelConfig, from_dict
 
     run = Path(run)
     cfg = from_dict(ModelConfig, json.loads((run / "config.json").read_text()))
-    train_cfg = json.loads((run / "train_config.json").read_text())
-    state = json.loads((run / "train_state.json").read_text())
-    metrics = _metrics(run)
     params = VideoModel(cfg).num_parameters()
-    wall = (metrics[-1]["time"] - metrics[0]["time"]) / 3600 if len(metrics) > 1 else 0.0
     hardware = hardware or f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads"
-    curve = training_curve(run)
+    stages = [run]
+    while (base := _base_run(stages[0], json.loads((stages[0] / "train_config.json").read_text()))) is not None:
+        if base.resolve() in {r.resolve() for r in stages}:
+            break  # a cycle of warm starts: describe each run once
+        stages.insert(0, base)
     lines = [
         f"# {name}",
         "",
@@ -56,23 +105,17 @@ def model_card(run: str | Path, *, name: str, evaluation_md: str | None = None, 
         f"- Text: open_clip tokenizer + a {cfg.text_layers}-layer open_clip text transformer (width {cfg.text_width}), "
         f"embedding table trimmed to the vocabulary. Audio: {cfg.n_mels}-band log-mel, one token per frame.",
         f"- {params:,} parameters. Predicts {cfg.prediction_type} with a {cfg.schedule} schedule "
-        f"({cfg.num_train_timesteps} steps). Default video: {cfg.num_frames} frames at {cfg.sample_size}×{cfg.sample_size}, {cfg.fps} fps.",
+        f"({cfg.num_train_timesteps} steps, SNR shift {cfg.snr_shift:.4g}). "
+        f"Default video: {cfg.num_frames} frames at {cfg.sample_size}×{cfg.sample_size}, {cfg.fps} fps.",
         "",
         "## Training",
-        f"- Data: {train_cfg['data']} (task mix: p_two={train_cfg['p_two']}, p_image={train_cfg['p_image']}, "
-        f"p_audio={train_cfg['p_audio']}; conditioning dropout text/image/audio "
-        f"{train_cfg['p_drop_text']}/{train_cfg['p_drop_image']}/{train_cfg['p_drop_audio']}).",
-        f"- Steps: {state['step']:,} of a {train_cfg['total_steps']:,}-step schedule, batch {train_cfg['batch_size']}, "
-        f"lr {train_cfg['lr']} (warm-up {train_cfg['warmup_steps']}, cosine), EMA {train_cfg['ema_decay']}, "
-        f"loss weighting {train_cfg['loss_weighting']}, frames schedule {train_cfg['frames_schedule'] or 'none'}.",
-        f"- Wall-clock: {wall:.2f} h logged on {hardware}.",
-        "- Reproduce: `python -m vidgen train --preset presets/shapes.json` "
-        f"(then `--resume` until step {state['step']}), and export with `--export`.",
-        "",
     ]
-    if curve:
-        lines += ["### Judged accuracy during training (12 prompts, 20 DDIM steps)", "", "| step | all correct | color |", "|---:|---:|---:|"]
-        lines += [f"| {s} | {a if a is None else f'{a:.2f}'} | {c if c is None else f'{c:.2f}'} |" for s, a, c in curve]
-        lines.append("")
+    for i, stage in enumerate(stages):
+        if len(stages) > 1:
+            how = "from scratch" if i == 0 else f"warm-started from the EMA weights of `{stages[i - 1].name}`"
+            lines += ["", f"### Stage {i + 1}: `{stage.name}`, {how}", ""]
+        lines += _training_lines(stage, hardware)
+    if notes:
+        lines += [notes.strip(), ""]
     lines += ["## Evaluation", "", evaluation_md.strip() if evaluation_md else "Not evaluated yet.", ""]
     return "\n".join(lines)
