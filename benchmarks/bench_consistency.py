@@ -14,6 +14,7 @@ seeds, DDIM, guidance 3.0) and is scored on:
 - attribute accuracy: per attribute and all-correct rates (single and two-object prompts).
 
     python benchmarks/bench_consistency.py --steps 4000 --weights 0 0.5 [--preset presets/shapes.json]
+    python benchmarks/bench_consistency.py --steps 300 --init-from runs/shapes-shift   # fine-tuning budget
     python benchmarks/bench_consistency.py --smoke      # a tiny model, a few steps: proves the script runs
 
 Results go to benchmarks/results/consistency[_smoke].json|md. A smoke run measures nothing.
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--guidance", type=float, default=3.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
+    p.add_argument("--init-from", default=None,
+                   help="warm start every run from this run or checkpoint folder (overrides the preset's init_from); "
+                        "'' = from scratch")
     p.add_argument("--smoke", action="store_true", help="a tiny model, 3 steps, 2 prompts: proves the script runs")
     p.add_argument("--device", default=None)
     p.add_argument("--no-progress", action="store_true")
@@ -123,9 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     from vidgen.world import evaluation_prompts, render
 
     base = load_train_config(args.preset)
+    if args.init_from is not None:
+        base = dataclasses.replace(base, init_from=args.init_from)
     model_cfg = base.model
-    if args.smoke:
+    if args.smoke:  # a tiny random model: no warm start fits it
         model_cfg = dataclasses.replace(model_cfg, **SMOKE_MODEL)
+        base = dataclasses.replace(base, init_from="")
         args.steps, args.n, args.eval_steps = min(args.steps, 3), min(args.n, 1), min(args.eval_steps, 2)
     frames = args.frames or (4 if args.smoke else base.num_frames)
     model_cfg = dataclasses.replace(model_cfg, num_frames=frames, max_frames=max(model_cfg.max_frames, frames))
@@ -154,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             run.update(evaluate_one(run.pop("ema"), prompts, args, real_ssim))
             runs.append(run)
 
-    smoke = args.smoke or args.steps < 1000
-    meta = T.metadata("cpu", preset=args.preset, steps=args.steps, batch_size=base.batch_size, frames=frames,
+    smoke = args.smoke
+    meta = T.metadata("cpu", preset=args.preset, init_from=base.init_from or None, steps=args.steps, batch_size=base.batch_size, frames=frames,
                       size=size, eval_steps=args.eval_steps, guidance=args.guidance, prompts=len(prompts), smoke=smoke)
     cols = [("weight", "consistency weight"), ("train_seconds", "train s"), ("final_mse", "data loss"),
             ("final_consistency", "consistency loss"), ("stability_mean", "stability"), ("stable_rate", "stable"),
@@ -169,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         ("**SMOKE RUN: the budget is far too small for any conclusion; it only proves the script works.**\n"
          if smoke else ""),
-        f"{args.steps} steps x batch {base.batch_size} x {frames} frames of {size}x{size} per run, same init and data; "
+        f"{args.steps} steps x batch {base.batch_size} x {frames} frames of {size}x{size} per run, same init "
+        f"({'the weights of ' + repr(base.init_from) if base.init_from else 'random'}) and data; "
         f"{len(prompts)} text prompts (single + two objects, fixed seeds), DDIM {args.eval_steps} steps, guidance "
         f"{args.guidance:g}. Real SSIM: the same prompts rendered by the world.",
         "",
