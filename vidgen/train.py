@@ -360,7 +360,7 @@ def save_run(out: Path, cfg: TrainConfig, model: VideoModel, ema: VideoModel, op
 
 def export_checkpoint(
     run: str | Path, out: str | Path, *, dtype: torch.dtype | None = torch.float16, card: str | None = None,
-    evaluation_md: str | None = None, notes: str | None = None,
+    evaluation_md: str | None = None, notes: str | None = None, hardware: str | None = None,
 ) -> Path:
     """A pipeline checkpoint from a run: config.json + the EMA weights (fp16 by default) + card.md
     (written from the run's records, plus `notes`, unless `card` is given)."""
@@ -373,7 +373,7 @@ def export_checkpoint(
     step = json.loads((run / "train_state.json").read_text())["step"]
     model.save_pretrained(out, dtype=dtype, metadata={"step": step, "source": "ema"})
     if card is None:
-        card = model_card(run, name=out.name, evaluation_md=evaluation_md, notes=notes)
+        card = model_card(run, name=out.name, evaluation_md=evaluation_md, notes=notes, hardware=hardware)
     (out / "card.md").write_text(card)
     return out
 
