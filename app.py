@@ -21,12 +21,22 @@ from vidgen.samplers import SAMPLERS
 from vidgen.ui import text
 from vidgen.ui.engine import PREVIEW_MODES, Defaults, Engine, make_request
 from vidgen.ui.explorer import Selection, render_all
+from vidgen.ui.memory import limit_malloc_arenas
 from vidgen.world import GRAMMAR, VOCABULARY
 
 # Examples give only prompt, image and audio; the example function fills in the rest itself.
 warnings.filterwarnings("ignore", message="Examples will be cached but not all input components")
 
 QUEUE = dict(max_size=16, default_concurrency_limit=1)  # one generation at a time; 16 may wait
+
+# Updates leak in Gradio 6 when a component also takes plain values: an update (gr.skip() included)
+# replaces the component in the session's state by a fresh copy with a new id, and the next plain
+# value stores that copy a second time under its own id, where it stays: every update-then-value
+# cycle leaves one more component in the session (4 per generation here, ~57 KB). The files of those
+# values are recorded on the copy, where delete_cache (it sweeps the rendered components' files only)
+# never finds them, not even at shutdown. So outputs that take values never get updates here: they
+# are sent their current value again instead. Only the explorer's word/layer/head/step controls
+# (updates only) and gr.State (exempt) get updates.
 
 
 def launch_options() -> dict:
@@ -77,6 +87,7 @@ def build_demo(pipe_or_checkpoint=None, *, defaults: Defaults | None = None, dev
     """The app, built but not launched. `pipe_or_checkpoint`: a VideoPipeline, a checkpoint folder or
     Hub id (default: $VIDGEN_CHECKPOINT or checkpoints/vidgen-shapes). Nothing is loaded until the
     first generation, except the checkpoint's config.json and card.md."""
+    limit_malloc_arenas()  # before the server's threads exist: RSS stays flat over many runs (vidgen/ui/memory.py)
     engine = Engine(pipe_or_checkpoint, device=device, defaults=defaults)
     d, info = engine.defaults, engine.info()
     cfg = info.config
@@ -89,13 +100,17 @@ def build_demo(pipe_or_checkpoint=None, *, defaults: Defaults | None = None, dev
         try:
             req = make_request(prompt, image, audio, seed, random_seed, sampler, steps, guidance, num_frames,
                                negative_prompt, temporal_attention, override_gamma, gamma, preview)
+            # What each output shows now. An update that leaves an output unchanged re-sends its value
+            # (Gradio only touches a file it has cached already) instead of gr.skip(): see "Updates leak".
+            shown: dict[str, object] = dict(preview=None, attention=None, video=None, files=None)
             for u in engine.generate(req):
                 for w in u.warnings:
                     gr.Warning(w)
-                first = u.step == 1 and u.video is None  # a new run clears the last one's video and files
-                yield (gr.skip() if u.preview is None else u.preview, gr.skip() if u.attention is None else u.attention,
-                       u.status, None if first else (u.video or gr.skip()), None if first else (u.files or gr.skip()),
-                       u.seed, u.explorer or gr.skip())
+                if u.step == 1 and u.video is None:  # a new run clears the last one's pictures, video and files
+                    shown = dict.fromkeys(shown)
+                shown.update({k: v for k in shown if (v := getattr(u, k)) is not None})
+                yield (shown["preview"], shown["attention"], u.status, shown["video"], shown["files"],
+                       u.seed, u.explorer or gr.skip())  # gr.skip() is safe for a gr.State
         except (ValueError, FileNotFoundError) as e:  # the pipeline's human sentences, verbatim
             raise gr.Error(str(e), print_exception=False) from None
 
@@ -115,10 +130,12 @@ def build_demo(pipe_or_checkpoint=None, *, defaults: Defaults | None = None, dev
                 interactive=data.heads > 0), gr.Slider(maximum=data.num_steps, value=0), None,
                 *render_all(data, data.default_word(), Selection(), None))
 
-    def pick(data, layer, head, step, evt: gr.SelectData):
-        point = data.locate_click(*evt.index[:2]) if data is not None else None
-        if point is None:
-            return gr.skip(), gr.skip(), gr.skip()
+    def pick(data, layer, head, step, point, evt: gr.SelectData):
+        """A click on Pixels -> pixels picks the cell to look from; a click between frames keeps the
+        last one and redraws it (not gr.skip(): see "Updates leak" at the top of this file)."""
+        if data is None:
+            return *render_all(None, None, Selection(), None)[4:6], None
+        point = data.locate_click(*evt.index[:2]) or point
         img, caption, _ = data.pixels_view(Selection.of(layer, head, step), point)
         return img, caption, point
 
@@ -210,9 +227,9 @@ def build_demo(pipe_or_checkpoint=None, *, defaults: Defaults | None = None, dev
         gr.on([word.input, layer.input, head.input, step.input], explore, controls, view_outputs,
               trigger_mode="always_last", show_progress="hidden", concurrency_limit=4,
               concurrency_id="explorer", api_visibility="private")
-        pixels_img.select(pick, [explorer_state, layer, head, step], [pixels_img, view_outputs[5], point_state],
-                          show_progress="hidden", concurrency_limit=4, concurrency_id="explorer",
-                          api_visibility="private")
+        pixels_img.select(pick, [explorer_state, layer, head, step, point_state],
+                          [pixels_img, view_outputs[5], point_state], show_progress="hidden", concurrency_limit=4,
+                          concurrency_id="explorer", api_visibility="private")
     demo.engine = engine  # for tests and warm-up
     return demo
 

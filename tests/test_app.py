@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import platform
 import sys
 import threading
 import time
@@ -16,7 +17,7 @@ from PIL import Image
 import pytest
 import torch
 
-from vidgen.ui import gpu, text, views
+from vidgen.ui import gpu, memory, text, views
 from vidgen.ui.engine import Defaults, Engine, OutputDir, make_request, progress_bar
 from vidgen.ui.explorer import ExplorerData, Selection, content_words, render_all
 from vidgen.video_io import read_npz, read_video
@@ -137,6 +138,17 @@ def test_gpu_is_optional():
         assert gpu.on_gpu(30)(fn) is fn and not gpu.zero_gpu()
     assert gpu.estimate_seconds(16, 25) <= gpu.estimate_seconds(16, 100) <= gpu.MAX_SECONDS
     assert gpu.estimate_seconds(1, 1) == gpu.MIN_SECONDS
+
+
+def test_limit_malloc_arenas_is_guarded(monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert memory.limit_malloc_arenas() is False  # the operator's setting (glibc read it at start-up) wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    with monkeypatch.context() as m:
+        m.setattr(memory.ctypes.util, "find_library", lambda name: None)
+        assert memory.limit_malloc_arenas() is False  # no C library found: a no-op
+    if platform.libc_ver()[0] == "glibc":
+        assert memory.limit_malloc_arenas() is True
 
 
 # ----------------------------------------------------------------------------------------- engine
@@ -281,6 +293,39 @@ def test_build_demo_builds_without_launching(checkpoint, monkeypatch, tmp_path):
     empty = app.build_demo(str(tmp_path / "missing"))
     texts = " ".join(str(c["props"].get("value", "")) for c in empty.get_config_file()["components"])
     assert "No model loaded" in texts
+
+
+def test_outputs_that_take_values_never_get_updates(checkpoint, monkeypatch, tmp_path):
+    """In Gradio 6 every update (gr.skip() included) to an output that also takes values leaves a
+    copy of the component in the session, and the files of later values are recorded on that copy,
+    out of delete_cache's reach (app.py, "Updates leak"). So generate and pick send values to those
+    outputs: unchanged ones get their current value again; only gr.State gets gr.skip()."""
+    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path))
+    import gradio as gr
+
+    import app
+
+    def is_update(value) -> bool:  # gr.skip(), gr.update(...) and component instances are updates
+        return isinstance(value, gr.components.Component) or (isinstance(value, dict) and "__type__" in value)
+
+    demo = app.build_demo(str(checkpoint), defaults=Defaults(steps=2))
+    fns = {f.name: f for f in demo.fns.values()}
+    gen, pick = fns["generate"], fns["pick"]
+    out = list(gen.fn("a red circle moving left", seed=3, random_seed=False, steps=2))
+    for values in out:
+        sent = [v for c, v in zip(gen.outputs, values, strict=True) if not isinstance(c, gr.State)]
+        assert not any(is_update(v) for v in sent), values
+    preview, live, status, video, files, seed, data = out[-1]
+    assert "Done" in status and seed == 3 and len(files) == 3 and video == files[0] and isinstance(data, ExplorerData)
+    assert out[0][3] is None and out[0][4] is None, "a new run clears the last one's video and files"
+    assert [o[3] for o in out[:-1]] == [None, None, video], "the video, once there, is re-sent, not skipped"
+    assert out[-2][0] == out[1][0] == preview and out[-2][1] == live, "the last step's pictures stay"
+
+    hit = pick.fn(data, 0, 0, 0, None, SimpleNamespace(index=(1, 1)))
+    assert hit[2] == (0, 0, 0) and hit[0].dtype == np.uint8 and "row 0, column 0" in hit[1]
+    miss = pick.fn(data, 0, 0, 0, hit[2], SimpleNamespace(index=(-1, -1)))  # between frames: keep the cell
+    assert miss[2] == hit[2] and miss[1] == hit[1] and np.array_equal(miss[0], hit[0])
+    assert pick.fn(None, 0, 0, 0, None, SimpleNamespace(index=(1, 1)))[::2] == (None, None)
 
 
 def test_examples_cache_is_per_checkpoint(monkeypatch):
