@@ -21,7 +21,6 @@ from vidgen.samplers import SAMPLERS
 from vidgen.ui import text
 from vidgen.ui.engine import PREVIEW_MODES, Defaults, Engine, make_request
 from vidgen.ui.explorer import Selection, render_all
-from vidgen.ui.memory import limit_malloc_arenas
 from vidgen.world import GRAMMAR, VOCABULARY
 
 # Examples give only prompt, image and audio; the example function fills in the rest itself.
@@ -87,7 +86,6 @@ def build_demo(pipe_or_checkpoint=None, *, defaults: Defaults | None = None, dev
     """The app, built but not launched. `pipe_or_checkpoint`: a VideoPipeline, a checkpoint folder or
     Hub id (default: $VIDGEN_CHECKPOINT or checkpoints/vidgen-shapes). Nothing is loaded until the
     first generation, except the checkpoint's config.json and card.md."""
-    limit_malloc_arenas()  # before the server's threads exist: RSS stays flat over many runs (vidgen/ui/memory.py)
     engine = Engine(pipe_or_checkpoint, device=device, defaults=defaults)
     d, info = engine.defaults, engine.info()
     cfg = info.config

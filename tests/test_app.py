@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import os
-import platform
 import sys
 import threading
 import time
@@ -17,7 +16,7 @@ from PIL import Image
 import pytest
 import torch
 
-from vidgen.ui import gpu, memory, text, views
+from vidgen.ui import gpu, text, views
 from vidgen.ui.engine import Defaults, Engine, OutputDir, make_request, progress_bar
 from vidgen.ui.explorer import ExplorerData, Selection, content_words, render_all
 from vidgen.video_io import read_npz, read_video
@@ -138,17 +137,6 @@ def test_gpu_is_optional():
         assert gpu.on_gpu(30)(fn) is fn and not gpu.zero_gpu()
     assert gpu.estimate_seconds(16, 25) <= gpu.estimate_seconds(16, 100) <= gpu.MAX_SECONDS
     assert gpu.estimate_seconds(1, 1) == gpu.MIN_SECONDS
-
-
-def test_limit_malloc_arenas_is_guarded(monkeypatch):
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert memory.limit_malloc_arenas() is False  # the operator's setting (glibc read it at start-up) wins
-    monkeypatch.delenv("MALLOC_ARENA_MAX")
-    with monkeypatch.context() as m:
-        m.setattr(memory.ctypes.util, "find_library", lambda name: None)
-        assert memory.limit_malloc_arenas() is False  # no C library found: a no-op
-    if platform.libc_ver()[0] == "glibc":
-        assert memory.limit_malloc_arenas() is True
 
 
 # ----------------------------------------------------------------------------------------- engine

@@ -6,7 +6,6 @@
 - `views`: pictures as numpy arrays (frame grids, overlays, matrices), crisp nearest upscaling.
 - `text`: the page's words (intro, lessons, "How it works", examples).
 - `gpu`: optional ZeroGPU `spaces.GPU`, a no-op elsewhere.
-- `memory`: caps glibc's malloc arenas, so the server's RSS does not creep up run after run.
 
 Nothing here imports gradio, so all of it is unit-testable. Submodules are not imported here:
 `gpu` has to be imported before torch initialises CUDA.
