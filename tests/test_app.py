@@ -139,6 +139,33 @@ def test_gpu_is_optional():
     assert gpu.estimate_seconds(1, 1) == gpu.MIN_SECONDS
 
 
+def test_on_zero_gpu_the_denoiser_asks_for_seconds_from_frames_and_steps(monkeypatch):
+    """With a `spaces` package present, on_gpu hands the function to spaces.GPU with a duration
+    computed from the call's frames x steps (what ZeroGPU reads before lending a GPU)."""
+    calls = []
+
+    class FakeSpaces:
+        @staticmethod
+        def GPU(duration):  # noqa: N802 - spaces' own name
+            def wrap(fn):
+                def run(*args, **kwargs):
+                    calls.append(duration(*args, **kwargs) if callable(duration) else duration)
+                    return fn(*args, **kwargs)
+                return run
+            return wrap
+
+    monkeypatch.setattr(gpu, "spaces", FakeSpaces)
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert gpu.zero_gpu()
+    from vidgen.ui import engine as engine_module
+
+    wrapped = gpu.on_gpu(duration=engine_module._gpu_seconds)(lambda source, kwargs: "ran")
+    assert wrapped("ckpt", {"num_frames": 16, "num_inference_steps": 25}) == "ran"
+    assert wrapped("ckpt", {"num_frames": 32, "num_inference_steps": 100}) == "ran"
+    assert calls == [gpu.estimate_seconds(16, 25), gpu.estimate_seconds(32, 100)]
+    assert gpu.MIN_SECONDS <= calls[0] < calls[1] <= gpu.MAX_SECONDS
+
+
 # ----------------------------------------------------------------------------------------- engine
 
 def test_engine_reads_the_checkpoint_without_loading(checkpoint):
@@ -281,6 +308,31 @@ def test_build_demo_builds_without_launching(checkpoint, monkeypatch, tmp_path):
     empty = app.build_demo(str(tmp_path / "missing"))
     texts = " ".join(str(c["props"].get("value", "")) for c in empty.get_config_file()["components"])
     assert "No model loaded" in texts
+
+
+def test_examples_are_cached_lazily_and_outputs_expire(checkpoint, monkeypatch, tmp_path):
+    """Nothing heavy at start-up: examples run on first click (lazy cache), and served files are
+    deleted after 30 minutes, swept every 10 (delete_cache)."""
+    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path))
+    import gradio as gr
+
+    import app
+
+    created = []
+
+    make_examples = gr.Examples
+
+    def recorded(*args, **kwargs):
+        created.append(make_examples(*args, **kwargs))
+        return created[-1]
+
+    monkeypatch.setattr(gr, "Examples", recorded)
+    demo = app.build_demo(str(checkpoint), defaults=Defaults(steps=2))
+    assert demo.delete_cache == (600, 1800)
+    assert len(created) == 1 and len(created[0].examples) >= 4
+    assert created[0].cache_examples == "lazy"  # what Gradio stores for cache_examples=True, cache_mode="lazy"
+    assert not created[0].cached_folder.exists(), "no example runs while the page is built"
+    assert demo.engine._pipe is None, "nor is the model loaded"
 
 
 def test_outputs_that_take_values_never_get_updates(checkpoint, monkeypatch, tmp_path):

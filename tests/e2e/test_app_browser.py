@@ -3,6 +3,7 @@ Playwright. Screenshots land in artifacts/ (gitignored) for a human to look at."
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 
 if not Path(CHROMIUM).exists():
+    if os.environ.get("VIDGEN_REQUIRE_BROWSER") == "1":  # .ci/run: a browser that failed to install fails CI
+        raise RuntimeError(f"{CHROMIUM} is missing and VIDGEN_REQUIRE_BROWSER=1: install Debian's chromium")
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does",
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
