@@ -102,6 +102,7 @@ def test_noise_has_no_objects():
                   np.random.default_rng(0).integers(0, 256, (16, 64, 64, 3), dtype=np.uint8)):
         result = judge(noise, "a red circle moving left")
         assert result.num_found == 0 and not result.all_correct and not result.stable
+        assert result.found_objects == []
         assert result.correct["color"] is False
     assert judge(torch.full((3, 8, 32, 32), float("nan")), "a red circle moving left").num_found == 0
 
@@ -109,6 +110,24 @@ def test_noise_has_no_objects():
 def test_extra_object_breaks_the_count():
     result = judge(render("a red circle moving left and a blue square moving up", 0).video, "a red circle moving left")
     assert result.correct["color"] and not result.count_correct and not result.all_correct
+
+
+def test_every_found_object_is_described():
+    caption = "a big white square moving left and a red triangle moving down quickly"
+    for seed in range(3):
+        audio = synthesize_audio(seed) if seed == 2 else None  # sizes with the audio pulse divided out
+        r = render(caption, seed, audio=audio)
+        result = judge(r.video, "a big white square moving left", audio=audio)  # the prompt names one of the two
+        assert result.num_found == 2 and len(result.objects) == 1 and not result.count_correct
+        found = {o.color: o for o in result.found_objects}
+        assert set(found) == {"white", "red"}
+        for spec in r.scene.objects:
+            o = found[spec.color]
+            assert (o.shape, o.size, o.direction, o.speed) == (spec.shape, spec.size, spec.direction, spec.speed)
+            assert o.frames == 16 and o.travel > 0.1
+        assert result.objects[0].found == {a: getattr(found["white"], a) for a in ATTRIBUTES}
+        d = json.loads(json.dumps(result.to_dict()))
+        assert {o["color"]: o["shape"] for o in d["found_objects"]} == {"white": "square", "red": "triangle"}
 
 
 # ----------------------------------------------------------------------------- edge cases

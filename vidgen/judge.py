@@ -15,7 +15,8 @@ widest row / tallest column, from which:
   clip as a fraction of the frame, like `world.SPEED_TRAVEL`.
 
 Objects are matched to the prompt by colour. Two prompt objects of one colour cannot be told apart
-by colour segmentation: they are reported `ambiguous` and only their colour is judged.
+by colour segmentation: they are reported `ambiguous` and only their colour is judged. Every object
+found, named by the prompt or not, is also described on its own (`JudgeResult.found_objects`).
 """
 
 from __future__ import annotations
@@ -166,6 +167,22 @@ class ObjectReport:
 
 
 @dataclass
+class FoundObject:
+    """One object found by colour segmentation, whether the prompt names it or not. direction is "none"
+    for a static object and, like speed and travel, None when fewer than 2 frames show it. Two objects
+    of one colour form one segment, described as one object."""
+
+    color: str
+    shape: str
+    size: str
+    direction: str | None
+    speed: str | None
+    frames: int  # number of frames it is visible in
+    radius: float  # half-extent / min(H, W), the audio pulse divided out
+    travel: float | None  # fitted travel over the clip / frame extent
+
+
+@dataclass
 class JudgeResult:
     """The judge's verdict on one video. Per-attribute `correct` is None when no object could be judged."""
 
@@ -184,6 +201,7 @@ class JudgeResult:
     pointing: float | None = None
     iou: float | None = None
     attention: dict[str, dict[str, float]] = field(default_factory=dict)  # word -> {"pointing", "iou"}
+    found_objects: list[FoundObject] = field(default_factory=list)  # every object found, in palette order
 
     def to_dict(self) -> dict:
         """JSON-serializable dict (numpy scalars -> Python, NaN -> None)."""
@@ -276,27 +294,34 @@ def attention_faithfulness(maps: np.ndarray, mask: np.ndarray) -> dict[str, floa
     return {"pointing": float(hit.mean()), "iou": float(iou.mean())}
 
 
-def _report(obj, track: Track | None, scale: np.ndarray, envelope: np.ndarray | None, merged: bool,
-            height: int, width: int) -> ObjectReport:
-    """Measure one prompt object on its matched track (None: nothing left to match)."""
+def _describe(track: Track, scale: np.ndarray, height: int, width: int) -> tuple[FoundObject, dict]:
+    """Measure one found track (present in at least one frame): its description and raw measures."""
+    p = track.present
+    fill = track.area / np.maximum(track.row_max * track.col_max, 1e-6)
+    fill_med, skew_med = float(np.median(fill[p])), float(np.median(track.skew[p]))
+    radius = float(np.median((np.maximum(track.row_max, track.col_max) / 2 / scale)[p])) / min(height, width)
+    direction, speed, travel = _motion(track, height, width)
+    found = FoundObject(track.color, classify_shape(fill_med, skew_med), _classify(radius, _SIZE_EDGES, SIZES),
+                        direction, speed, int(p.sum()), radius, _num(travel))
+    return found, {"fill": _num(fill_med), "skew": _num(skew_med), "radius": radius, "travel": _num(travel)}
+
+
+def _report(obj, track: Track | None, described: tuple[FoundObject, dict] | None, scale: np.ndarray,
+            envelope: np.ndarray | None, merged: bool, height: int, width: int) -> ObjectReport:
+    """Judge one prompt object on its matched track and that track's `_describe` (None: nothing left to match)."""
     expected = {a: getattr(obj, a) for a in ATTRIBUTES}
     if track is None:
         return ObjectReport(expected, dict.fromkeys(ATTRIBUTES), dict.fromkeys(ATTRIBUTES, False), 0.0, 0.0)
-    p = track.present
-    fill = track.area / np.maximum(track.row_max * track.col_max, 1e-6)
-    shape = classify_shape(float(np.median(fill[p])), float(np.median(track.skew[p])))
-    radius = float(np.median((np.maximum(track.row_max, track.col_max) / 2 / scale)[p])) / min(height, width)
-    direction, speed, travel = _motion(track, height, width)
-    found = {"color": track.color, "shape": shape, "size": _classify(radius, _SIZE_EDGES, SIZES),
-             "direction": direction, "speed": speed}
+    description, measures = described
+    found = {a: getattr(description, a) for a in ATTRIBUTES}
     correct = {a: None if found[a] is None or (merged and a != "color") else found[a] == expected[a]
                for a in ATTRIBUTES}  # a merged mask of several objects only tells their colour
+    fill = track.area / np.maximum(track.row_max * track.col_max, 1e-6)
     per_frame_shapes = np.array([classify_shape(a, b) for a, b in zip(fill, track.skew)])
     return ObjectReport(
-        expected, found, correct, float(p.mean()),
-        _stability(track, per_frame_shapes, shape, scale, min(height, width)),
-        {"fill": _num(np.median(fill[p])), "skew": _num(np.median(track.skew[p])), "radius": radius,
-         "travel": _num(travel), "audio_corr": None if envelope is None else _pearson(envelope, track.area)})
+        expected, found, correct, float(track.present.mean()),
+        _stability(track, per_frame_shapes, description.shape, scale, min(height, width)),
+        {**measures, "audio_corr": None if envelope is None else _pearson(envelope, track.area)})
 
 
 def judge(video: torch.Tensor | np.ndarray, prompt: str | Scene, *, audio: np.ndarray | None = None,
@@ -319,7 +344,9 @@ def judge(video: torch.Tensor | np.ndarray, prompt: str | Scene, *, audio: np.nd
     # Match prompt objects to found colours: the same colour first, else the largest unclaimed one.
     spare = sorted((c for c in found if c not in colors), key=lambda c: -found[c].area.sum())
     tracks = [found[c] if c in found else found[spare.pop(0)] if spare else None for c in colors]
-    reports = [_report(o, t, scale, envelope, colors.count(o.color) > 1, h, w) for o, t in zip(scene.objects, tracks)]
+    described = {c: _describe(t, scale, h, w) for c, t in found.items()}
+    reports = [_report(o, t, None if t is None else described[t.color], scale, envelope, colors.count(o.color) > 1,
+                       h, w) for o, t in zip(scene.objects, tracks)]
 
     correct = {}
     for a in ATTRIBUTES:
@@ -341,7 +368,7 @@ def judge(video: torch.Tensor | np.ndarray, prompt: str | Scene, *, audio: np.nd
         psnr=None if image is None else _psnr(x[:, 0], image),
         pointing=float(np.mean([s["pointing"] for s in words.values()])) if words else None,
         iou=float(np.mean([s["iou"] for s in words.values()])) if words else None,
-        attention=words,
+        attention=words, found_objects=[d for d, _ in described.values()],
     )
 
 
