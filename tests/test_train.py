@@ -242,3 +242,13 @@ def test_init_from_warm_starts_from_a_run_or_a_checkpoint(tmp_path):
     wider = tiny_train_config(tmp_path / "ft4", init_from=str(source), model=ModelConfig(**{**TINY_MODEL, "width": 64}))
     with pytest.raises(ValueError, match="does not fit this model's architecture"):
         train(wider, max_steps=0, progress=False)
+
+
+def test_card_wall_clock_leaves_out_pauses_between_resumes():
+    from vidgen.card import PAUSE_SECONDS, logged_hours
+
+    day = 24 * 3600
+    metrics = [{"time": t} for t in (0, 600, 1200, 1200 + 3 * day, 1200 + 3 * day + 900)]
+    assert logged_hours(metrics) == (600 + 600 + 900) / 3600  # the 3-day stop is not training time
+    assert logged_hours([{"time": 0}, {"time": PAUSE_SECONDS - 1}]) == (PAUSE_SECONDS - 1) / 3600
+    assert logged_hours([{"time": 5}]) == 0.0 and logged_hours([]) == 0.0

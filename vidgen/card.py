@@ -45,12 +45,22 @@ def _base_run(run: Path, train_cfg: dict) -> Path | None:
     return base if (base / "train_config.json").is_file() and (base / "train_state.json").is_file() else None
 
 
+PAUSE_SECONDS = 1800  # a gap this long between two log records is a stop between resumes, not training
+
+
+def logged_hours(metrics: list[dict]) -> float:
+    """Hours of training in a run's metrics: the sum of the gaps between consecutive records, without
+    the pauses between a stop and its --resume (which can last days)."""
+    times = [m["time"] for m in metrics]
+    return sum(b - a for a, b in zip(times, times[1:]) if 0 < b - a < PAUSE_SECONDS) / 3600
+
+
 def _training_lines(run: Path, hardware: str) -> list[str]:
     """The Training section of one run: its own line items, then its judged training curve."""
     train_cfg = json.loads((run / "train_config.json").read_text())
     state = json.loads((run / "train_state.json").read_text())
     metrics = _metrics(run)
-    wall = (metrics[-1]["time"] - metrics[0]["time"]) / 3600 if len(metrics) > 1 else 0.0
+    wall = logged_hours(metrics)
     model = train_cfg.get("model", {})
     lines = [
         f"- Data: {train_cfg['data']} (task mix: p_two={train_cfg['p_two']}, p_image={train_cfg['p_image']}, "
