@@ -19,6 +19,7 @@ from PIL import Image
 from vidgen import cli, video_io, world
 from vidgen.checkpoint import VideoModel
 from vidgen.config import ModelConfig
+from vidgen.hub import DEFAULT_CHECKPOINT
 from vidgen.pipeline import VideoPipeline
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,6 +108,17 @@ def test_fast_failures_exit_2_without_traceback(tmp_path, checkpoint):
     assert not (tmp_path / "video.mp4").exists()
 
 
+@pytest.mark.parametrize("args, fragments", [
+    (["--image", "noise.png"], ["noise.png", "not a readable image"]),
+    (["--audio", "noise.wav"], ["noise.wav", "audio"]),
+    (["--steps", "0"], ["num_inference_steps", "[1, 250]"]),
+])
+def test_bad_input_exits_2_through_subprocess(corrupt_files, checkpoint, args, fragments):
+    p = run("generate", PROMPT, "--checkpoint", checkpoint, "--frames", 4, "--steps", 2, *args, cwd=corrupt_files)
+    assert_one_line_error(p.returncode, p.stderr, *fragments)
+    assert not (corrupt_files / "video.mp4").exists()
+
+
 def test_world_command(tmp_path):
     p = run("world", "--n", 2, "--out", "x.png", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
@@ -172,6 +184,54 @@ def test_generate_with_image_and_audio_in_process(tmp_path, capsys, checkpoint):
     _, maps, meta = video_io.read_npz(tmp_path / "m.npz")
     assert "temporal" not in maps  # switched off: nothing to record
     assert maps["audio"].shape == (4, 4, 4) and meta["temporal_attention"] is False
+
+
+def test_overlay_writes_the_default_word_over_the_video(tmp_path, capsys, checkpoint):
+    rc = cli.main(["generate", PROMPT, "--checkpoint", str(checkpoint), "--frames", "4", "--steps", "2", "--seed", "3",
+                   "--out", str(tmp_path / "v.mp4"), "--overlay", str(tmp_path / "o.mp4")])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert f"wrote overlay of 'red': {tmp_path / 'o.mp4'}" in captured.out  # the colour, not "a"
+    overlay, fps, _ = video_io.read_video(tmp_path / "o.mp4")
+    plain, _, _ = video_io.read_video(tmp_path / "v.mp4")
+    assert overlay.shape == plain.shape == (4, 256, 256, 3) and fps == pytest.approx(8)
+    assert np.abs(overlay.astype(int) - plain).mean() > 10  # the heat map is blended in
+
+
+def test_overlay_word_choice():
+    assert cli.overlay_word(PROMPT.split(), None) == "red"
+    assert cli.overlay_word("a big square moving up".split(), None) == "square"  # shape when no colour
+    assert cli.overlay_word("a big dog moving up".split(), None) == "big"  # else the first content word
+    assert cli.overlay_word(["a", "and"], None) == "a"
+    assert cli.overlay_word(PROMPT.split(), " LEFT ") == "left"
+    with pytest.raises(cli.InputError, match="choose from: a, red, circle, moving, left$"):
+        cli.overlay_word(PROMPT.split(), "blue")
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--overlay", "{dir}/o.mp4", "--overlay-word", "blue"],
+     ["--overlay-word 'blue' is not a word of the prompt", "choose from: a, red, circle, moving, left"]),
+    (["--overlay-word", "red"], ["--overlay-word needs --overlay"]),
+])
+def test_bad_overlay_word_exits_2_before_generating(tmp_path, capsys, checkpoint, monkeypatch, args, fragments):
+    def no_denoising(*args, **kwargs):  # a generator, like _run: fails only when a step is asked for
+        yield pytest.fail("denoised despite a bad --overlay-word")
+
+    monkeypatch.setattr(VideoPipeline, "_run", no_denoising)
+    args = [a.format(dir=tmp_path) for a in args]
+    rc = cli.main(["generate", PROMPT, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "v.mp4"), *args])
+    assert_one_line_error(rc, capsys.readouterr().err, *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_default_checkpoint_is_the_shipped_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("VIDGEN_CHECKPOINT", raising=False)
+    rc = cli.main(["generate", PROMPT, "--frames", "2", "--steps", "1", "--device", "cpu",
+                   "--out", str(tmp_path / "v.mp4"), "--save-frames", str(tmp_path / "f.npz")])
+    assert rc == 0, capsys.readouterr().err
+    frames, _, meta = video_io.read_npz(tmp_path / "f.npz")
+    assert meta["checkpoint"] == str(DEFAULT_CHECKPOINT) and DEFAULT_CHECKPOINT.parent.name == "checkpoints"
+    assert frames.shape == (2, 64, 64, 3)  # the shipped model's resolution, not the tiny test model's
 
 
 # -------------------------------------------------------------------------------------- dispatch

@@ -12,7 +12,7 @@ from vidgen import maps, video_io, world
 from vidgen.attention import ZeroProcessor, get_processors
 from vidgen.checkpoint import VideoModel
 from vidgen.config import ModelConfig
-from vidgen.pipeline import VideoPipeline
+from vidgen.pipeline import VideoPipeline, pick_device
 
 PROMPT = "a red circle moving left"
 KW = dict(num_frames=4, num_inference_steps=2, seed=0)  # 32x32: the tiny model's sample_size
@@ -70,6 +70,28 @@ def test_stochastic_and_multistep_samplers_are_seeded(pipe, sampler):
     a = pipe(PROMPT, **KW, sampler=sampler).frames
     b = pipe(PROMPT, **KW, sampler=sampler).frames
     np.testing.assert_array_equal(a, b)
+
+
+def test_result_reports_the_seed_used_and_timings(pipe):
+    r = pipe(PROMPT, num_frames=4, num_inference_steps=2)  # seed=None: a fresh random seed
+    assert isinstance(r.seed, int) and 0 <= r.seed < 2**31 and r.settings.seed == r.seed
+    np.testing.assert_array_equal(pipe(PROMPT, num_frames=4, num_inference_steps=2, seed=r.seed).frames, r.frames)
+    assert pipe(PROMPT, **KW).seed == 0
+
+    assert set(r.timings) == {"encode", "first_step", "total", "per_step"}
+    assert all(math.isfinite(v) and v >= 0 for v in r.timings.values()), r.timings
+    t = r.timings  # seconds since the call began, except per_step (denoising time / steps)
+    assert t["encode"] <= t["first_step"] <= t["total"]
+    assert t["per_step"] == pytest.approx((t["total"] - t["encode"]) / 2)
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [
+    (True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"), (False, False, "cpu"),
+])
+def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device() == torch.device(expected)
 
 
 # ------------------------------------------------------------------------------------- streaming

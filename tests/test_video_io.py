@@ -1,7 +1,10 @@
 """Media I/O: real files through the bundled ffmpeg and PIL, read back and checked."""
 
 import struct
+import subprocess
 import zlib
+
+import imageio_ffmpeg
 
 import numpy as np
 import pytest
@@ -70,6 +73,49 @@ def test_mp4_odd_size_and_short_audio(tmp_path):
     assert np.abs(got[:, :33, :47].astype(int) - src).mean() < 8  # the same (smooth) video, up to compression
     with pytest.raises(TypeError):
         vio.write_mp4(src.astype(np.float32), tmp_path / "bad.mp4")
+
+
+def streams(path) -> list[str]:
+    """The "Stream #..." lines ffmpeg prints for a file (codec, pixel format, sample rate, ...)."""
+    p = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                       capture_output=True, text=True, timeout=30)  # no output file: exits 1 after probing
+    return [ln.strip() for ln in p.stderr.splitlines() if ln.strip().startswith("Stream #")]
+
+
+def test_mp4_is_h264_yuv420p_with_aac_audio(tmp_path):
+    plain = vio.write_mp4(frames(4, 32, 32), tmp_path / "plain.mp4", upscale_to=64)
+    voiced = vio.write_mp4(frames(4, 32, 32), tmp_path / "voiced.mp4", upscale_to=64,
+                           audio=tone(0.5, 16000), sample_rate=16000)
+    for path, audio in [(plain, False), (voiced, True)]:
+        video = [s for s in streams(path) if "Video:" in s]
+        assert len(video) == 1 and "h264" in video[0] and "yuv420p" in video[0], video
+        assert "yuva420p" not in video[0]  # what moviepy asks for; browsers cannot play alpha H.264
+        sound = [s for s in streams(path) if "Audio:" in s]
+        assert len(sound) == audio and all("aac" in s for s in sound), sound
+
+
+def test_overlay_mp4_blends_heat_resized_to_the_frames(tmp_path):
+    black = np.zeros((4, 32, 32, 3), np.uint8)
+    heat = np.zeros((4, 4, 4), np.float32)
+    heat[..., :2] = 1.0  # the left half of the attention grid is hot
+    path = vio.write_overlay_mp4(black, heat, tmp_path / "overlay.mp4", fps=8, upscale_to=64)
+    got, fps, has_audio = vio.read_video(path)
+    assert got.shape == (4, 64, 64, 3) and fps == pytest.approx(8) and not has_audio
+    assert got[:, :, :24].mean() > 80 > 20 > got[:, :, 40:].mean()  # hot = bright inferno, cold = near black
+    video = [s for s in streams(path) if "Video:" in s]
+    assert "h264" in video[0] and "yuv420p" in video[0]
+
+    # one (h, w) map for every frame, odd sizes padded to even, and audio muxed in
+    path = vio.write_overlay_mp4(frames(3, 33, 47), heat[0], tmp_path / "odd.mp4", fps=4, upscale_to=None,
+                                 audio=tone(1.0, 16000), sample_rate=16000)
+    got, _, has_audio = vio.read_video(path)
+    assert got.shape == (3, 34, 48, 3) and has_audio
+
+    with pytest.raises(ValueError, match="3 frames but the video has 4"):
+        vio.write_overlay_mp4(black, heat[:3], tmp_path / "bad.mp4")
+    with pytest.raises(ValueError, match="heat map"):
+        vio.write_overlay_mp4(black, heat[None], tmp_path / "bad.mp4")
+    assert not (tmp_path / "bad.mp4").exists()
 
 
 def test_gif_frame_count(tmp_path):

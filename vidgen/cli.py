@@ -1,6 +1,7 @@
 """Command line: `python -m vidgen <command> [options]`.
 
     python -m vidgen generate "a red circle moving left" --frames 16 --steps 25 --out video.mp4
+    python -m vidgen generate "a red circle moving left" --overlay red.mp4 --overlay-word red
     python -m vidgen world --n 16 --out world.png
     python -m vidgen evaluate --checkpoint checkpoints/vidgen-shapes --n 40 --out report.md
     python -m vidgen train ...        (vidgen.train)
@@ -106,6 +107,10 @@ def generate_parser() -> argparse.ArgumentParser:
                    help="also write the raw frames, uint8 (F, H, W, 3) at the model's resolution, as .npz")
     p.add_argument("--maps", default=None, metavar="NPZ",
                    help="record attention and write per-word heat maps and the temporal matrix as .npz")
+    p.add_argument("--overlay", default=None, metavar="MP4",
+                   help="record attention and write the video with one word's heat map blended on top")
+    p.add_argument("--overlay-word", default=None, metavar="WORD",
+                   help="the prompt word --overlay shows (default: its colour or shape word, else its first content word)")
     p.add_argument("--no-temporal", action="store_true", help="ablation: switch temporal attention off")
     p.add_argument("--gamma", type=float, default=None, help="override the temporal attention gate gamma")
     p.add_argument("--device", default=None, help="cpu, cuda, mps ... (default: the best available)")
@@ -123,6 +128,8 @@ def generate_cli(argv: list[str]) -> int:
         # Cheap checks first, so a typo does not wait for torch and the model to load.
         _check_input_file(args.image, "image")
         _check_input_file(args.audio, "audio")
+        if args.overlay_word is not None and not args.overlay:
+            raise InputError("--overlay-word needs --overlay (the MP4 to write)")
         return _generate(args)
     except (InputError, ValueError, FileNotFoundError) as e:
         return error(_one_line(e))
@@ -155,8 +162,12 @@ def _generate(args: argparse.Namespace) -> int:
                  height=args.height, width=args.width, num_inference_steps=args.steps, guidance_scale=args.guidance,
                  sampler=args.sampler, seed=args.seed, temporal_gate=args.gamma)
     knobs = {k: v for k, v in knobs.items() if v is not None}  # unset: the pipeline's defaults
-    events = pipe.stream(args.prompt, record_attention=bool(args.maps), temporal_attention=not args.no_temporal,
+    # --maps needs every kind; an overlay only the cross-attention its word heat map comes from
+    record = True if args.maps else (["cross"] if args.overlay else False)
+    events = pipe.stream(args.prompt, record_attention=record, temporal_attention=not args.no_temporal,
                          **knobs)  # validates every knob before the first step
+    if args.overlay:  # a wrong word is found before the denoising, not after it
+        word = overlay_word(prompt_words(pipe, args.prompt), args.overlay_word)
     result = None
     with tqdm(desc="denoising", unit="step", file=sys.stderr, leave=False,
               disable=None) as bar:  # disable=None: no bar when stderr is not a terminal
@@ -175,9 +186,17 @@ def _generate(args: argparse.Namespace) -> int:
         meta = _meta(result, checkpoint)
         if args.save_frames:
             written.append(("frames", video_io.write_npz(args.save_frames, frames=result.frames, meta=meta)))
+        maps = None
         if args.maps:
             maps, extra = attention_products(result)
             written.append(("maps", video_io.write_npz(args.maps, frames=result.frames, maps=maps, meta={**meta, **extra})))
+        if args.overlay:
+            from .maps import word_heatmaps
+
+            # the first occurrence of a repeated word is keyed by the word itself ("a", then "a (2)")
+            heat = maps[f"word/{word}"] if maps else word_heatmaps(result.maps, result.map_context)[word]
+            written.append((f"overlay of {word!r}", video_io.write_overlay_mp4(
+                result.frames, heat, args.overlay, fps=result.fps, audio=result.audio, sample_rate=result.sample_rate)))
     except (OSError, RuntimeError) as e:  # unwritable path, ffmpeg failure: not the user's input
         return error(f"could not write the output: {_one_line(e)}", 1)
 
@@ -201,6 +220,36 @@ def _meta(result, checkpoint: str) -> dict:
             "num_frames": s.num_frames, "height": s.height, "width": s.width, "steps": s.num_inference_steps,
             "guidance_scale": s.guidance_scale, "sampler": s.sampler, "temporal_attention": s.temporal_attention,
             "temporal_gate": s.temporal_gate, "checkpoint": str(checkpoint), "warnings": list(result.warnings)}
+
+
+def prompt_words(pipe, prompt: str) -> list[str]:
+    """The prompt's words as the attention maps name them: BPE pieces merged, as `pipe.map_context` does."""
+    from .maps import merge_bpe_pieces
+    from .pipeline import clean_prompt
+
+    return [w for w, _ in merge_bpe_pieces(pipe.model.text.pieces(clean_prompt(prompt)))]
+
+
+FUNCTION_WORDS = frozenset({"a", "an", "the", "and", "or", "of", "with", "in", "on", "to", "is", "moving"})
+
+
+def overlay_word(words: list[str], wanted: str | None) -> str:
+    """The word an overlay shows: ``wanted`` (case-insensitive) if the prompt has it, else InputError.
+    By default the first colour or shape of the shapes world (what the heat map is for: where is the
+    object), else the first word that is not a function word, else the first word."""
+    from .world import COLORS, SHAPES
+
+    if not words:
+        raise InputError("the prompt has no words to show attention for")
+    if wanted is not None:
+        w = wanted.strip().lower()  # the tokenizer lower-cases the prompt
+        if w not in words:
+            shown = ", ".join(dict.fromkeys(words[:30])) + (", ..." if len(words) > 30 else "")
+            raise InputError(f"--overlay-word {wanted!r} is not a word of the prompt; choose from: {shown}")
+        return w
+    objects = [w for w in words if w in COLORS or w in SHAPES]
+    content = [w for w in words if w not in FUNCTION_WORDS]
+    return (objects or content or words)[0]
 
 
 def attention_products(result) -> tuple[dict, dict]:

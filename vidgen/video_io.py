@@ -1,4 +1,4 @@
-"""Media in and out: frames <-> MP4/GIF/NPZ, user images and audio.
+"""Media in and out: frames <-> MP4/GIF/NPZ, attention-overlay MP4, user images and audio.
 
 Frames are uint8 (F, H, W, 3) everywhere in this module. moviepy is imported inside the functions
 that need it: it is slow to import and loads the nearest ``.env`` into the environment.
@@ -19,6 +19,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+
+from .maps import overlay
 
 MAX_IMAGE_PIXELS = 40_000_000  # refuse larger images before decoding them (decompression bombs)
 # Formats user images may have. Anything else is refused before a decoder runs: EPS would hand the file
@@ -57,14 +59,18 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 def upscale_nearest(frames: np.ndarray, size: int | None) -> np.ndarray:
     """Nearest-neighbour upscale by the smallest integer factor that brings the shorter side to at least
     ``size`` (None: no upscale), then pad the last row/column by edge copy to even H and W (yuv420p)."""
-    frames = _check_frames(frames)
-    k = max(1, -(-size // min(frames.shape[1:3]))) if size else 1
-    if k > 1:
-        frames = frames.repeat(k, 1).repeat(k, 2)
+    frames = _upscale(_check_frames(frames), size)
     ph, pw = frames.shape[1] % 2, frames.shape[2] % 2
     if ph or pw:
         frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
     return frames
+
+
+def _upscale(frames: np.ndarray, size: int | None) -> np.ndarray:
+    """Nearest-neighbour upscale (F, H, W, 3) by the smallest integer factor that brings the shorter side
+    to at least ``size`` (None: unchanged); no padding."""
+    k = max(1, -(-size // min(frames.shape[1:3]))) if size else 1
+    return frames.repeat(k, 1).repeat(k, 2) if k > 1 else frames
 
 
 # ------------------------------------------------------------------------------------------- write
@@ -90,12 +96,17 @@ def write_mp4(frames: np.ndarray, path: str | Path, *, fps: float = 8, audio: np
         clips[0] = clips[0].with_audio(clips[-1])
         # encode at the source rate when AAC supports it: moviepy's resampling is nearest-sample
         audio_fps = sample_rate if sample_rate in _AAC_RATES else 44100
+    # yuv420p is set by a format filter, not -pix_fmt: moviepy 2.1 appends "-pix_fmt yuva420p" after
+    # ffmpeg_params for libx264 (the last -pix_fmt wins, so ours would be ignored) and its pixel_format
+    # argument never reaches ffmpeg. The filter converts RGB to yuv420p explicitly; libx264 has no alpha
+    # format, so ffmpeg then keeps yuv420p for the yuva420p request (tests probe the file for it).
+    params = ["-vf", "format=yuv420p", "-movflags", "+faststart"]
     try:
         # the temp audio file goes to a private dir: the default (CWD) clashes between concurrent requests
         with tempfile.TemporaryDirectory(prefix="vidgen-mp4-") as tmp:
             clips[0].write_videofile(str(path), fps=fps, codec="libx264", audio=audio is not None,
                                      audio_codec="aac", audio_fps=audio_fps, temp_audiofile_path=tmp,
-                                     ffmpeg_params=["-movflags", "+faststart"], logger=None)
+                                     ffmpeg_params=params, logger=None)
     finally:
         for c in clips:
             c.close()
@@ -103,6 +114,20 @@ def write_mp4(frames: np.ndarray, path: str | Path, *, fps: float = 8, audio: np
     if not path.is_file() or path.stat().st_size == 0:
         raise RuntimeError(f"ffmpeg wrote no video to {path}")
     return path
+
+
+def write_overlay_mp4(frames: np.ndarray, heat: np.ndarray, path: str | Path, *, fps: float = 8,
+                      alpha: float = 0.55, cmap: str = "inferno", upscale_to: int | None = 256,
+                      audio: np.ndarray | None = None, sample_rate: int = 16000) -> Path:
+    """Write frames (F, H, W, 3) uint8 with an attention heat map blended on top as an MP4 (see write_mp4).
+    heat: (F, h, w) or (h, w) in [0, 1], e.g. one word of maps.word_heatmaps, bilinearly resized to the
+    frame size. The frames are upscaled before blending, so the heat map stays smooth, not blocky."""
+    frames = _check_frames(frames)
+    heat = np.asarray(heat, dtype=np.float32)
+    if heat.ndim not in (2, 3) or 0 in heat.shape:
+        raise ValueError(f"expected a heat map (F, h, w) or (h, w), got shape {heat.shape}")
+    blended = overlay(_upscale(frames, upscale_to), heat, alpha=alpha, cmap=cmap)
+    return write_mp4(blended, path, fps=fps, audio=audio, sample_rate=sample_rate, upscale_to=None)  # pads to even
 
 
 def write_gif(frames: np.ndarray, path: str | Path, *, fps: float = 8, upscale_to: int | None = 256) -> Path:
