@@ -294,10 +294,15 @@ def attention_faithfulness(maps: np.ndarray, mask: np.ndarray) -> dict[str, floa
     return {"pointing": float(hit.mean()), "iou": float(iou.mean())}
 
 
+def _fill(track: Track) -> np.ndarray:
+    """(F,) how much of its bounding box the object covers per frame: the shape cue (1 square, pi/4 circle)."""
+    return track.area / np.maximum(track.row_max * track.col_max, 1e-6)
+
+
 def _describe(track: Track, scale: np.ndarray, height: int, width: int) -> tuple[FoundObject, dict]:
     """Measure one found track (present in at least one frame): its description and raw measures."""
     p = track.present
-    fill = track.area / np.maximum(track.row_max * track.col_max, 1e-6)
+    fill = _fill(track)
     fill_med, skew_med = float(np.median(fill[p])), float(np.median(track.skew[p]))
     radius = float(np.median((np.maximum(track.row_max, track.col_max) / 2 / scale)[p])) / min(height, width)
     direction, speed, travel = _motion(track, height, width)
@@ -316,8 +321,7 @@ def _report(obj, track: Track | None, described: tuple[FoundObject, dict] | None
     found = {a: getattr(description, a) for a in ATTRIBUTES}
     correct = {a: None if found[a] is None or (merged and a != "color") else found[a] == expected[a]
                for a in ATTRIBUTES}  # a merged mask of several objects only tells their colour
-    fill = track.area / np.maximum(track.row_max * track.col_max, 1e-6)
-    per_frame_shapes = np.array([classify_shape(a, b) for a, b in zip(fill, track.skew)])
+    per_frame_shapes = np.array([classify_shape(a, b) for a, b in zip(_fill(track), track.skew)])
     return ObjectReport(
         expected, found, correct, float(track.present.mean()),
         _stability(track, per_frame_shapes, description.shape, scale, min(height, width)),
