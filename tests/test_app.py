@@ -91,6 +91,20 @@ def test_view_pictures_are_uint8_images():
     assert tuple(img[y - 1, x]) == views.HIGHLIGHT  # the clicked frame is framed
 
 
+def test_streamed_pictures_round_trip(tmp_path):
+    """The per-step pictures are written with fast encoder settings: PNG stays lossless, WebP decodes
+    to the same size (it is lossy), and both are real files of their format."""
+    from PIL import Image
+
+    img = np.random.default_rng(2).integers(0, 256, (40, 72, 3), dtype=np.uint8)
+    png = views.write_image(img, tmp_path / "preview.png")
+    with Image.open(png) as im:
+        assert im.format == "PNG" and np.array_equal(np.asarray(im.convert("RGB")), img)
+    webp = views.write_image(img, tmp_path / "attention.webp")
+    with Image.open(webp) as im:
+        assert im.format == "WEBP" and im.size == (72, 40)
+
+
 def test_text_helpers():
     assert text.unknown_words_markdown([]) == ""
     assert "**dog**" in text.unknown_words_markdown(["dog"]) and "**cat**" in text.unknown_words_markdown(["dog", "cat"])

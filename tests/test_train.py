@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from vidgen.checkpoint import VideoModel
 from vidgen.config import ModelConfig
-from vidgen.train import TrainConfig, export_checkpoint, lr_at, train
+from vidgen.train import TrainConfig, describe_hardware, export_checkpoint, lr_at, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_MODEL = dict(width=32, heads=2, depth=1, conv_channels=16, text_width=32, text_layers=1, text_heads=2,
@@ -89,6 +89,13 @@ def test_exported_card_is_written_from_the_run(tmp_path):
     assert "Steps: 2 of a 100-step schedule, batch 2" in card
     assert "| 2 |" in card  # the judged evaluation logged at step 2 is in the training curve
     assert card.rstrip().endswith("| metric | value |")
+    # the run records what it trained on; the card says so instead of the caller's fallback
+    hardware = json.loads((out / "train_state.json").read_text())["hardware"]
+    assert hardware == [describe_hardware(torch.device("cpu"))]
+    assert hardware[0].startswith("1 process x ") and f"({os.cpu_count()} CPUs)" in hardware[0]
+    assert f"logged on {hardware[0]}." in card
+    train(tiny_train_config(out), resume=True, max_steps=1, progress=False)  # same machine: listed once
+    assert json.loads((out / "train_state.json").read_text())["hardware"] == hardware
 
 
 def test_card_of_a_warm_started_run_lists_its_base_run_first(tmp_path):
@@ -252,3 +259,46 @@ def test_card_wall_clock_leaves_out_pauses_between_resumes():
     assert logged_hours(metrics) == (600 + 600 + 900) / 3600  # the 3-day stop is not training time
     assert logged_hours([{"time": 0}, {"time": PAUSE_SECONDS - 1}]) == (PAUSE_SECONDS - 1) / 3600
     assert logged_hours([{"time": 5}]) == 0.0 and logged_hours([]) == 0.0
+
+
+def test_frame_embedding_warm_start_from_a_run_without_it(tmp_path):
+    """A run without the frame embedding warm-starts a model with it: the new table starts at zero,
+    so the fine-tune begins computing exactly what the source did; training then moves it."""
+    source = tmp_path / "source"
+    train(tiny_train_config(source), max_steps=2, progress=False)
+    base = VideoModel(ModelConfig(**TINY_MODEL)).eval()
+    base.load_state_dict(load_file(source / "ema.safetensors"))
+    cfg = tiny_train_config(tmp_path / "ft", init_from=str(source), model=ModelConfig(**TINY_MODEL, frame_embedding=True))
+    model, _ = train(cfg, max_steps=0, progress=False)
+    model.eval()
+    assert torch.count_nonzero(model.denoiser.frame_pos) == 0
+    torch.manual_seed(0)
+    x_t = torch.rand(2, 3, 4, 32, 32) * 2 - 1
+    t = torch.tensor([10, 900])
+    with torch.no_grad():
+        cond = base.encode(base.text.tokenize(["a red circle moving left", ""])[0], 4)
+        torch.testing.assert_close(model(x_t, t, cond), base(x_t, t, cond), rtol=0, atol=0)
+        model.denoiser.frame_pos[1].fill_(0.5)  # a non-zero row changes frame 1 (and what attends to it)
+        assert not torch.equal(model(x_t, t, cond)[:, :, 1], base(x_t, t, cond)[:, :, 1])
+
+    trained, _ = train(tiny_train_config(tmp_path / "ft2", init_from=str(source), lr=1e-2,
+                                         model=ModelConfig(**TINY_MODEL, frame_embedding=True)), max_steps=3, progress=False)
+    assert torch.count_nonzero(trained.denoiser.frame_pos[:4]) > 0  # it receives gradient
+    assert torch.count_nonzero(trained.denoiser.frame_pos[4:]) == 0  # rows past num_frames are unused
+
+
+def test_max_seconds_stops_saves_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    cfg = tiny_train_config(out, save_every=1000)
+    train(cfg, max_seconds=0.0, progress=False)  # out of time after the first step: saved there
+    assert json.loads((out / "train_state.json").read_text())["step"] == 1
+    train(cfg, resume=True, max_steps=2, progress=False)
+    assert json.loads((out / "train_state.json").read_text())["step"] == 3
+
+
+def test_cli_refuses_a_non_positive_time_budget(tmp_path, capsys):
+    from vidgen.train import cli
+
+    assert cli(["--out", str(tmp_path / "run"), "--max-minutes", "0"]) == 2
+    assert "--max-minutes must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

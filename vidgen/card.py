@@ -56,7 +56,8 @@ def logged_hours(metrics: list[dict]) -> float:
 
 
 def _training_lines(run: Path, hardware: str) -> list[str]:
-    """The Training section of one run: its own line items, then its judged training curve."""
+    """The Training section of one run: its own line items, then its judged training curve.
+    `hardware` describes runs that did not record their own (train_state.json "hardware")."""
     train_cfg = json.loads((run / "train_config.json").read_text())
     state = json.loads((run / "train_state.json").read_text())
     metrics = _metrics(run)
@@ -70,7 +71,7 @@ def _training_lines(run: Path, hardware: str) -> list[str]:
         f"lr {train_cfg['lr']} (warm-up {train_cfg['warmup_steps']}, cosine), EMA {train_cfg['ema_decay']}, "
         f"loss weighting {train_cfg['loss_weighting']}, frames schedule {train_cfg['frames_schedule'] or 'none'}, "
         f"schedule SNR shift {model.get('snr_shift', 1.0):.4g}.",
-        f"- Wall-clock: {wall:.2f} h logged on {hardware}.",
+        f"- Wall-clock: {wall:.2f} h logged on {' and '.join(state.get('hardware') or [hardware])}.",
         f"- Reproduce: `python -m vidgen train --preset {_preset_for(run)}` "
         f"(then `--resume` until step {state['step']}).",
         "",

@@ -68,6 +68,11 @@ class ModelConfig:
     variant: str = "factorized"  # "factorized" (spatial then temporal) or "joint" (space-time)
     temporal_attention: bool = True
     image_condition: bool = True  # first frame + mask concatenated as extra input channels
+    # A learned absolute frame embedding added to every token (zero-initialised, so turning it on
+    # for a warm start changes nothing until it trains). Without it, frame order reaches the tokens
+    # only through the adaLN modulation, and the cross-attention queries cannot tell frame 0 from
+    # frame 15: the direction words then never learn to steer where an object is at each frame.
+    frame_embedding: bool = False
     # text encoder (open_clip TextTransformer, trained with the denoiser)
     context_length: int = 32
     text_width: int = 96

@@ -13,7 +13,8 @@ Shape walk-through at the defaults (B, 3, 16, 64, 64), patch 4, 8x8 attention gr
 
 Conditioning: the timestep, the frame index and the per-frame audio features form one embedding
 per frame that modulates every block (adaLN / FiLM); text and audio tokens are the keys of the
-cross-attention. The "joint" variant replaces spatial+temporal attention with one attention over
+cross-attention. With `frame_embedding`, a learned per-frame vector is also added to the tokens, so
+the cross-attention queries know their frame (what "moving left" needs to place an object in time). The "joint" variant replaces spatial+temporal attention with one attention over
 all F*N space-time tokens, for comparison.
 
 Layout (speed, not semantics): the conv stages run channels-last, so the tokens leave the stride-2
@@ -168,6 +169,8 @@ class VideoDenoiser(nn.Module):
         self.conv_in = nn.Conv2d((cfg.in_channels + cond_ch) * p * p, C, 1)
         self.res_in = ResBlock(C, C, D)
         self.down = nn.Conv2d(C, D, 3, stride=2, padding=1)
+        # (max_frames, D), zero-init: see ModelConfig.frame_embedding
+        self.frame_pos = nn.Parameter(torch.zeros(cfg.max_frames, D)) if cfg.frame_embedding else None
         self.blocks = nn.ModuleList(SpatioTemporalBlock(cfg) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(D)
         self.up = nn.Conv2d(D, 4 * C, 1)
@@ -257,6 +260,8 @@ class VideoDenoiser(nn.Module):
         gh, gw = h.shape[-2:]
         tokens = h.permute(0, 2, 3, 1).reshape(S, Fr, gh * gw, -1)  # a view, contiguous
         tokens = tokens + _grid_pos_embed(gh, gw, cfg.width).to(tokens)
+        if self.frame_pos is not None:
+            tokens = tokens + self.frame_pos[:Fr, None].to(tokens)  # (F, 1, D): which frame each token is in
 
         for block in self.blocks:
             tokens = block(tokens, emb, context, context_mask)  # -> (B, F, N, D)

@@ -38,6 +38,8 @@ from .world import VOCABULARY, ShapesWorld
 
 
 LOSS_WEIGHTINGS = ("none", "min_snr", "clamped_snr")
+# Parameters a warm start may lack because they start at zero (see load_init_weights).
+ZERO_INIT_ADDITIONS = ("denoiser.frame_pos",)
 
 
 @dataclasses.dataclass
@@ -262,8 +264,10 @@ class DiffusionLoss(nn.Module):
         B, _, Fr = x0.shape[:3]
         device = x0.device
         cond = model.encode(batch["token_ids"], Fr, batch["audio"], batch["has_audio"])
-        t = torch.randint(0, schedule.num_timesteps, (B,), generator=generator).to(device)
-        noise = torch.randn(x0.shape, generator=generator).to(device)
+        # Drawn where the generator lives (on the GPU for GPU training: a CPU draw of a whole batch
+        # of noise and its copy would cost more than the step), then moved to the data's device.
+        t = torch.randint(0, schedule.num_timesteps, (B,), generator=generator, device=generator.device).to(device)
+        noise = torch.randn(x0.shape, generator=generator, device=generator.device).to(device)
         x_t = schedule.add_noise(x0, noise, t)
         out = model(x_t, t, cond, batch["image"], batch["has_image"])
         target = schedule.target(x0, noise, t, cfg.prediction_type)
@@ -419,18 +423,45 @@ def load_init_weights(folder: str | Path, model: VideoModel) -> dict[str, torch.
         raise ValueError(f"init_from {str(folder)!r} has no ema.safetensors or model.safetensors")
     state = load_file(path)
     expected = model.state_dict()
-    bad = sorted(k for k in set(expected) | set(state) if k not in state or k not in expected
-                 or state[k].shape != expected[k].shape)
+    # Zero-initialised additions (ModelConfig.frame_embedding) may be absent from an older run: they
+    # keep this model's zeros, so the warm start computes exactly what the older weights did.
+    added = {k for k in set(expected) - set(state) if k in ZERO_INIT_ADDITIONS}
+    bad = sorted(k for k in set(expected) | set(state) if k not in added and (k not in state or k not in expected
+                 or state[k].shape != expected[k].shape))
     if bad:
         raise ValueError(f"init_from {str(path)!r} does not fit this model's architecture: {bad[:5]}")
-    return {k: v.to(expected[k].dtype) for k, v in state.items()}
+    return {**{k: expected[k] for k in added}, **{k: v.to(expected[k].dtype) for k, v in state.items()}}
 
 
 # ------------------------------------------------------------------------------ the loop
+def describe_hardware(device: torch.device, world_size: int = 1) -> str:
+    """e.g. "1 x NVIDIA H200 (bf16 autocast)" or "2 processes x 1 torch thread on AMD EPYC ... (2 CPUs)"."""
+    if device.type == "cuda":
+        return f"{world_size} x {torch.cuda.get_device_name(device)} (bf16 autocast)"
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    threads = torch.get_num_threads()
+    return (f"{world_size} process{'es' if world_size > 1 else ''} x {threads} torch thread{'s' if threads > 1 else ''} "
+            f"on {cpu} ({os.cpu_count()} CPUs)")
+
+
+def _time_up(local: bool, info: DistInfo, device: torch.device) -> bool:
+    """Whether any rank is out of time: every rank must stop at the same step, or DDP hangs."""
+    if info.world_size == 1:
+        return local
+    flag = torch.tensor([int(local)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 def train(
-    cfg: TrainConfig, *, resume: bool = False, device: str | None = None, max_steps: int | None = None, progress: bool = True
+    cfg: TrainConfig, *, resume: bool = False, device: str | None = None, max_steps: int | None = None,
+    max_seconds: float | None = None, progress: bool = True,
 ) -> tuple[VideoModel, VideoModel]:
-    """Train (or resume) a run; returns (model, ema_model). `max_steps` stops this call early."""
+    """Train (or resume) a run; returns (model, ema_model). `max_steps` and `max_seconds` (wall
+    clock of this call) stop it early; either way the run is saved at the step it stopped, so
+    `--resume` continues from there."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -454,13 +485,17 @@ def train(
         _load_optimizer(opt, load_file(out / "optimizer.safetensors", device=str(device)), state["param_groups"])
         step = int(state["step"])
         metrics_extra = {k: v for k, v in state.items() if k not in ("step", "param_groups")}
+    # What this invocation trains on, for the model card; a resume on other hardware is listed too.
+    here = describe_hardware(device, info.world_size)
+    known = metrics_extra.get("hardware", [])
+    metrics_extra["hardware"] = known + [here] if here not in known else known
     loss_fn = DiffusionLoss(model, cfg.loss_weighting, cfg.consistency_weight)
     if info.world_size > 1:
         loss_fn = nn.parallel.DistributedDataParallel(loss_fn, device_ids=[info.local_rank] if device.type == "cuda" else None)
 
     # Each rank (and each resume) draws its own data and noise stream.
     rng = np.random.default_rng([cfg.seed, info.rank, step])
-    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + info.rank * 7919 + step)
+    gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + info.rank * 7919 + step)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     metrics_file = out / "metrics.jsonl"
     if info.is_main:
@@ -473,12 +508,14 @@ def train(
         bar = tqdm(total=end, initial=step, desc="train", dynamic_ncols=True, file=sys.stderr)
 
     data_iter, data_frames = None, None
-    t_last, seen = time.perf_counter(), 0
+    t_start = t_last = time.perf_counter()
+    seen = 0
     model.train()
     while step < end:
         frames = cfg.frames_at(step)
         if frames != data_frames:  # (re)build the stream when the curriculum changes the frame count
-            data_iter = iter(DataLoader(make_dataset(cfg, frames, info, seed_offset=step), batch_size=cfg.batch_size, num_workers=cfg.num_workers))
+            data_iter = iter(DataLoader(make_dataset(cfg, frames, info, seed_offset=step), batch_size=cfg.batch_size,
+                                        num_workers=cfg.num_workers, pin_memory=device.type == "cuda"))
             data_frames = frames
         batch = prepare_batch(next(data_iter), model, cfg, rng, device)
         lr = lr_at(cfg, step)
@@ -486,6 +523,8 @@ def train(
                                          ema_decay=cfg.ema_decay, ema_step=step, autocast=autocast)
         step += 1
         seen += cfg.batch_size * info.world_size
+        if max_seconds is not None and _time_up(time.perf_counter() - t_start > max_seconds, info, device):
+            end = step  # save (and log) this step below, then leave the loop
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
@@ -532,6 +571,8 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", help="JSON file with TrainConfig fields (and a nested 'model')")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (or the preset's out)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in this invocation")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop (and save) once this invocation has trained this long; --resume continues")
     parser.add_argument("--device", default=None)
     parser.add_argument("--export", default=None, help="after training, export the EMA checkpoint to this folder")
     _add_flags(parser)
@@ -553,7 +594,11 @@ def cli(argv: list[str] | None = None) -> int:
     except (TypeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    train(cfg, resume=args.resume, device=args.device, max_steps=args.max_steps)
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        print(f"error: --max-minutes must be > 0, got {args.max_minutes}", file=sys.stderr)
+        return 2
+    train(cfg, resume=args.resume, device=args.device, max_steps=args.max_steps,
+          max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     if args.export and int(os.environ.get("RANK", "0")) == 0:
         print(f"exported {export_checkpoint(cfg.out, args.export)}")
     if dist.is_initialized():
