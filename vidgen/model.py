@@ -14,8 +14,8 @@ Shape walk-through at the defaults (B, 3, 16, 64, 64), patch 4, 8x8 attention gr
 Conditioning: the timestep, the frame index and the per-frame audio features form one embedding
 per frame that modulates every block (adaLN / FiLM); text and audio tokens are the keys of the
 cross-attention. With `frame_embedding`, a learned per-frame vector is also added to the tokens, so
-the cross-attention queries know their frame (what "moving left" needs to place an object in time). The "joint" variant replaces spatial+temporal attention with one attention over
-all F*N space-time tokens, for comparison.
+the cross-attention queries know their frame. The "joint" variant replaces spatial+temporal
+attention with one attention over all F*N space-time tokens, for comparison.
 
 Layout (speed, not semantics): the conv stages run channels-last, so the tokens leave the stride-2
 conv contiguous as (B, F, N, D) and the transformer never copies them; the fused `addcmul` forms of

@@ -165,8 +165,9 @@ def write_image(image: np.ndarray, path: str | Path) -> str:
     picture could truncate a copy a browser is still downloading.
 
     Encoded for speed, since one picture of each kind is written per denoising step: PNG at zlib
-    level 1 and WebP with method 0. On a noisy 16-frame preview that is 17 against 75 ms (PNG) and
-    8 against 26 ms (WebP) on one core, for files within 20% of the default sizes."""
+    level 1 and WebP with method 0. Measured on one core: a noisy 16-frame preview PNG takes 17 ms
+    instead of 75, and a 4-word attention strip WebP 8 ms instead of 26, for files within 20% of the
+    default sizes."""
     path = Path(path)
     fast = {".webp": {"quality": 80, "method": 0}, ".png": {"compress_level": 1}}.get(path.suffix.lower(), {})
     Image.fromarray(image).save(path, **fast)
