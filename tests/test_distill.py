@@ -112,6 +112,7 @@ def test_distill_cli_exports_a_student_the_pipeline_samples_fast(tmp_path):
     assert json.loads((out / "config.json").read_text())["distilled_steps"] == 2
     card = (out / "card.md").read_text()
     assert "| 1 | 8 | 4 | 2 | 3 |" in card and "| 2 | 4 | 2 | 2 | 1 |" in card  # stages, guidance baked in stage 1
+    assert f"a teacher that predicts {VideoModel.from_pretrained(teacher).cfg.prediction_type}:" in card
 
     # distilling the 2-step student further must not apply guidance a second time
     with pytest.raises(ValueError, match="guidance 1"):

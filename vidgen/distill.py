@@ -396,10 +396,11 @@ def card_markdown(cfg: DistillConfig, run: str | Path, evaluation: dict | None =
     losses = state.get("stage_losses", {})
     s = cfg.schedule
     frames = cfg.num_frames or "the teacher's"
+    prediction = json.loads((Path(run) / "config.json").read_text()).get("prediction_type", "v")
     lines = [
         f"# {s[-1]}-step student of `{cfg.teacher}`",
         "",
-        "Progressive distillation (Salimans & Ho, 2022) of a v-prediction teacher: each stage trains a student "
+        f"Progressive distillation (Salimans & Ho, 2022) of a teacher that predicts {prediction}: each stage trains a student "
         "to match two teacher DDIM steps with one, starting from its teacher's weights (`python -m vidgen distill`).",
         f"Sample it with `sampler=\"fast\"`: DDIM on `schedule.timesteps({s[-1]})`, guidance 1.0.",
         "",
