@@ -261,30 +261,35 @@ def test_card_wall_clock_leaves_out_pauses_between_resumes():
     assert logged_hours([{"time": 5}]) == 0.0 and logged_hours([]) == 0.0
 
 
-def test_frame_embedding_warm_start_from_a_run_without_it(tmp_path):
-    """A run without the frame embedding warm-starts a model with it: the new table starts at zero,
-    so the fine-tune begins computing exactly what the source did; training then moves it."""
+@pytest.mark.parametrize("flag, name", [("frame_embedding", "denoiser.frame_pos"),
+                                        ("text_token_skip", "text.token_skip.weight")])
+def test_zero_init_addition_warm_starts_from_a_run_without_it(tmp_path, flag, name):
+    """A run without an optional zero-initialised part warm-starts a model with it: the new tensor
+    starts at zero, so the fine-tune begins computing exactly what the source did; training moves it."""
     source = tmp_path / "source"
     train(tiny_train_config(source), max_steps=2, progress=False)
     base = VideoModel(ModelConfig(**TINY_MODEL)).eval()
     base.load_state_dict(load_file(source / "ema.safetensors"))
-    cfg = tiny_train_config(tmp_path / "ft", init_from=str(source), model=ModelConfig(**TINY_MODEL, frame_embedding=True))
-    model, _ = train(cfg, max_steps=0, progress=False)
+    model_cfg = ModelConfig(**TINY_MODEL, **{flag: True})
+    model, _ = train(tiny_train_config(tmp_path / "ft", init_from=str(source), model=model_cfg), max_steps=0, progress=False)
     model.eval()
-    assert torch.count_nonzero(model.denoiser.frame_pos) == 0
+    added = model.get_parameter(name)
+    assert torch.count_nonzero(added) == 0
     torch.manual_seed(0)
     x_t = torch.rand(2, 3, 4, 32, 32) * 2 - 1
     t = torch.tensor([10, 900])
+    ids = base.text.tokenize(["a red circle moving left", ""])[0]
     with torch.no_grad():
-        cond = base.encode(base.text.tokenize(["a red circle moving left", ""])[0], 4)
-        torch.testing.assert_close(model(x_t, t, cond), base(x_t, t, cond), rtol=0, atol=0)
-        model.denoiser.frame_pos[1].fill_(0.5)  # a non-zero row changes frame 1 (and what attends to it)
-        assert not torch.equal(model(x_t, t, cond)[:, :, 1], base(x_t, t, cond)[:, :, 1])
+        expected = base(x_t, t, base.encode(ids, 4))
+        torch.testing.assert_close(model(x_t, t, model.encode(ids, 4)), expected, rtol=0, atol=0)
+        added[1].fill_(0.5)  # a non-zero row (frame 1 / output channel 1) changes the prediction
+        assert not torch.equal(model(x_t, t, model.encode(ids, 4)), expected)
 
-    trained, _ = train(tiny_train_config(tmp_path / "ft2", init_from=str(source), lr=1e-2,
-                                         model=ModelConfig(**TINY_MODEL, frame_embedding=True)), max_steps=3, progress=False)
-    assert torch.count_nonzero(trained.denoiser.frame_pos[:4]) > 0  # it receives gradient
-    assert torch.count_nonzero(trained.denoiser.frame_pos[4:]) == 0  # rows past num_frames are unused
+    trained, _ = train(tiny_train_config(tmp_path / "ft2", init_from=str(source), lr=1e-2, model=model_cfg),
+                       max_steps=3, progress=False)
+    assert torch.count_nonzero(trained.get_parameter(name)) > 0  # it receives gradient
+    if flag == "frame_embedding":
+        assert torch.count_nonzero(trained.denoiser.frame_pos[4:]) == 0  # rows past num_frames are unused
 
 
 def test_max_seconds_stops_saves_and_resumes(tmp_path):

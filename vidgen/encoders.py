@@ -73,6 +73,10 @@ class TextEncoder(nn.Module):
             pool_type="none",
         )
         self.proj = nn.Linear(cfg.text_width, cfg.width)
+        # see ModelConfig.text_token_skip; zero-init, so turning it on for a warm start changes nothing
+        self.token_skip = nn.Linear(cfg.text_width, cfg.width, bias=False) if cfg.text_token_skip else None
+        if self.token_skip is not None:
+            nn.init.zeros_(self.token_skip.weight)
 
     def tokenize(self, prompts: list[str]) -> tuple[torch.Tensor, list[bool]]:
         """Token ids (B, L) and, per prompt, whether it was truncated to the context length."""
@@ -102,10 +106,13 @@ class TextEncoder(nn.Module):
         """token_ids (B, L) -> features (B, L, width), key mask (B, L)."""
         tt = self.transformer
         rows = self.id_to_row[token_ids]
-        x = tt.token_embedding(rows) + tt.positional_embedding[: rows.shape[1]]
+        tokens = tt.token_embedding(rows)
+        x = tokens + tt.positional_embedding[: rows.shape[1]]
         x = tt.transformer(x, attn_mask=tt.attn_mask)  # causal, batch-first
-        x = tt.ln_final(x)
-        return self.proj(x), self.key_mask(token_ids)
+        out = self.proj(tt.ln_final(x))
+        if self.token_skip is not None:
+            out = out + self.token_skip(tokens)
+        return out, self.key_mask(token_ids)
 
 
 # ---------------------------------------------------------------------------------------- audio

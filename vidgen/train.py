@@ -39,7 +39,7 @@ from .world import VOCABULARY, ShapesWorld
 
 LOSS_WEIGHTINGS = ("none", "min_snr", "clamped_snr")
 # Parameters a warm start may lack because they start at zero (see load_init_weights).
-ZERO_INIT_ADDITIONS = ("denoiser.frame_pos",)
+ZERO_INIT_ADDITIONS = ("denoiser.frame_pos", "text.token_skip.weight")
 
 
 @dataclasses.dataclass
