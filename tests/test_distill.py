@@ -99,7 +99,7 @@ def tiny_distill_config(tmp_path: Path, **overrides) -> DistillConfig:
     return DistillConfig(**cfg)
 
 
-def test_distill_cli_exports_a_student_the_pipeline_samples_fast(tmp_path):
+def test_distill_cli_exports_a_student_the_pipeline_samples_fast(tmp_path, capsys, monkeypatch):
     from vidgen.pipeline import VideoPipeline
 
     teacher = tiny_teacher(tmp_path / "teacher")
@@ -113,6 +113,12 @@ def test_distill_cli_exports_a_student_the_pipeline_samples_fast(tmp_path):
     card = (out / "card.md").read_text()
     assert "| 1 | 8 | 4 | 2 | 3 |" in card and "| 2 | 4 | 2 | 2 | 1 |" in card  # stages, guidance baked in stage 1
     assert f"a teacher that predicts {VideoModel.from_pretrained(teacher).cfg.prediction_type}:" in card
+    assert "exported" in capsys.readouterr().out
+    # under torchrun only rank 0 reports: another rank must not tell the user to resume a finished run
+    monkeypatch.setenv("RANK", "1")
+    assert cli(["--resume", "--run", str(run), "--out", str(tmp_path / "again"), "--no-progress"]) == 0
+    assert capsys.readouterr().out == "" and not (tmp_path / "again").exists()
+    monkeypatch.delenv("RANK")
 
     # distilling the 2-step student further must not apply guidance a second time
     with pytest.raises(ValueError, match="guidance 1"):

@@ -510,13 +510,14 @@ def cli(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     state = json.loads((Path(run) / "train_state.json").read_text())
-    if int(os.environ.get("RANK", "0")) == 0 and cfg.export and state["step"] >= cfg.total_iters:
+    report = cfg.export and int(os.environ.get("RANK", "0")) == 0  # rank 0 alone exports and reports
+    if report and state["step"] >= cfg.total_iters:
         out = export_checkpoint(run, cfg.export, card=card_markdown(cfg, run))
         if args.eval:
             evaluation = compare(cfg.teacher, out, args.eval, device=args.device)
             (out / "card.md").write_text(card_markdown(cfg, run, evaluation))
         print(f"exported {out} ({cfg.steps} steps; sample with sampler='fast')")
-    elif cfg.export:
+    elif report:
         print(f"stopped at iteration {state['step']} of {cfg.total_iters}; continue with --resume --run {run}")
     if dist.is_initialized():
         dist.destroy_process_group()
