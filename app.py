@@ -91,8 +91,12 @@ def build_demo(pipe_or_checkpoint=None, *, defaults: Defaults | None = None, dev
     cfg = info.config
     max_frames, frames = (cfg.max_frames, d.frames or cfg.num_frames) if cfg else (32, d.frames or 16)
     grammar = GRAMMAR if cfg is not None and set(cfg.vocabulary) == set(VOCABULARY) else None
+    # A distilled checkpoint samples with its own few-step "fast" sampler by default: in the page, for
+    # API calls that leave the sampler out, and for the cached examples.
+    distilled = cfg is not None and bool(cfg.distilled_steps)
+    default_sampler = "fast" if distilled else d.sampler
 
-    def generate(prompt, image=None, audio=None, seed=d.seed, random_seed=d.random_seed, sampler=d.sampler,
+    def generate(prompt, image=None, audio=None, seed=d.seed, random_seed=d.random_seed, sampler=default_sampler,
                  steps=d.steps, guidance=d.guidance, num_frames=frames, negative_prompt="", temporal_attention=True,
                  override_gamma=False, gamma=d.gamma, preview=d.preview):
         try:
@@ -155,8 +159,8 @@ def build_demo(pipe_or_checkpoint=None, *, defaults: Defaults | None = None, dev
                     random_seed = gr.Checkbox(label="random seed", value=d.random_seed, elem_id="vg-random")
                 with gr.Accordion("Advanced", open=False):
                     # "fast" (the distilled student's own few-step DDIM) only for distilled checkpoints
-                    fast = ["fast"] if cfg is not None and cfg.distilled_steps else []
-                    sampler = gr.Dropdown(sorted(SAMPLERS) + fast, value="fast" if fast else d.sampler, label="Sampler")
+                    fast = ["fast"] if distilled else []
+                    sampler = gr.Dropdown(sorted(SAMPLERS) + fast, value=default_sampler, label="Sampler")
                     steps = gr.Slider(1, 100, value=d.steps, step=1, label="Denoising steps")
                     guidance = gr.Slider(0, 20, value=d.guidance, step=0.5, label="Guidance scale")
                     num_frames = gr.Slider(1, max_frames, value=frames, step=1, label="Frames")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import sys
 import threading
@@ -322,6 +323,27 @@ def test_build_demo_builds_without_launching(checkpoint, monkeypatch, tmp_path):
     empty = app.build_demo(str(tmp_path / "missing"))
     texts = " ".join(str(c["props"].get("value", "")) for c in empty.get_config_file()["components"])
     assert "No model loaded" in texts
+
+
+def test_a_distilled_checkpoint_defaults_to_the_fast_sampler(checkpoint, monkeypatch, tmp_path):
+    """In the page, for API calls that leave the sampler out, and so for the cached examples."""
+    import shutil
+
+    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path / "cache"))
+    import app
+
+    student = Path(shutil.copytree(checkpoint, tmp_path / "student"))
+    config = json.loads((student / "config.json").read_text())
+    (student / "config.json").write_text(json.dumps({**config, "distilled_steps": 2}))
+    demo = app.build_demo(str(student))
+    dropdown = next(c for c in demo.get_config_file()["components"] if c["props"].get("label") == "Sampler")
+    assert dropdown["props"]["value"] == "fast" and ("fast", "fast") in map(tuple, dropdown["props"]["choices"])
+    generate = next(f.fn for f in demo.fns.values() if f.api_name == "generate")
+    *_, last = generate("a red circle moving left", random_seed=False)
+    assert "2 fast steps" in last[2]  # the status line of the finished run
+    plain = app.build_demo(str(checkpoint))
+    dropdown = next(c for c in plain.get_config_file()["components"] if c["props"].get("label") == "Sampler")
+    assert dropdown["props"]["value"] == "ddim" and ("fast", "fast") not in map(tuple, dropdown["props"]["choices"])
 
 
 def test_examples_are_cached_lazily_and_outputs_expire(checkpoint, monkeypatch, tmp_path):
