@@ -148,7 +148,7 @@ def _generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from . import video_io
-    from .pipeline import VideoPipeline
+    from .pipeline import VideoPipeline, clean_prompt
 
     if args.device is not None:
         try:
@@ -167,7 +167,7 @@ def _generate(args: argparse.Namespace) -> int:
     events = pipe.stream(args.prompt, record_attention=record, temporal_attention=not args.no_temporal,
                          **knobs)  # validates every knob before the first step
     if args.overlay:  # a wrong word is found before the denoising, not after it
-        word = overlay_word(prompt_words(pipe, args.prompt), args.overlay_word)
+        word = overlay_word([w for w, _ in pipe.prompt_words(clean_prompt(args.prompt))], args.overlay_word)
     result = None
     with tqdm(desc="denoising", unit="step", file=sys.stderr, leave=False,
               disable=None) as bar:  # disable=None: no bar when stderr is not a terminal
@@ -220,14 +220,6 @@ def _meta(result, checkpoint: str) -> dict:
             "num_frames": s.num_frames, "height": s.height, "width": s.width, "steps": s.num_inference_steps,
             "guidance_scale": s.guidance_scale, "sampler": s.sampler, "temporal_attention": s.temporal_attention,
             "temporal_gate": s.temporal_gate, "checkpoint": str(checkpoint), "warnings": list(result.warnings)}
-
-
-def prompt_words(pipe, prompt: str) -> list[str]:
-    """The prompt's words as the attention maps name them: BPE pieces merged, as `pipe.map_context` does."""
-    from .maps import merge_bpe_pieces
-    from .pipeline import clean_prompt
-
-    return [w for w, _ in merge_bpe_pieces(pipe.model.text.pieces(clean_prompt(prompt)))]
 
 
 FUNCTION_WORDS = frozenset({"a", "an", "the", "and", "or", "of", "with", "in", "on", "to", "is", "moving"})

@@ -394,9 +394,14 @@ class VideoPipeline:
                     m.processor = saved_procs[n]
                     m.gate.copy_(saved_gates[n])
 
+    def prompt_words(self, prompt: str) -> list[tuple[str, list[int]]]:
+        """The words of a (cleaned) prompt as the attention maps name them, BPE pieces merged, each with
+        its context-token positions (after SOT)."""
+        return [(w, [i + 1 for i in idx]) for w, idx in merge_bpe_pieces(self.model.text.pieces(prompt))]
+
     def map_context(self, s: GenerationSettings, with_audio: bool) -> MapContext:
         k = self.cfg.downsample
-        words = [(w, [i + 1 for i in idx]) for w, idx in merge_bpe_pieces(self.model.text.pieces(s.prompt))]  # +1: SOT
+        words = self.prompt_words(s.prompt)
         L = self.cfg.context_length
         return MapContext(
             grid=(s.height // k, s.width // k),
