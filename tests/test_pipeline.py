@@ -72,6 +72,21 @@ def test_stochastic_and_multistep_samplers_are_seeded(pipe, sampler):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("audio", [False, True])
+def test_bfloat16_pipeline_matches_float32(pipe, audio):
+    """dtype=torch.bfloat16 (a GPU option) runs every path, audio and maps included, and stays
+    close to the float32 result."""
+    pipe16 = VideoPipeline(tiny_model(), device="cpu", dtype=torch.bfloat16)
+    wave = (16000, 0.3 * np.sin(np.linspace(0, 200, 8000)).astype(np.float32)) if audio else None
+    a = pipe(PROMPT, audio=wave, **KW)
+    b = pipe16(PROMPT, audio=wave, record_attention=True, **KW)
+    assert b.video.dtype == torch.float32 and torch.isfinite(b.video).all()
+    other_seed = pipe(PROMPT, audio=wave, **{**KW, "seed": 1})
+    # bf16 rounding moves pixels by a few hundredths; another seed moves them by tenths
+    assert (a.video - b.video).abs().mean() < 0.2 * (a.video - other_seed.video).abs().mean()
+    assert b.maps and all(torch.isfinite(m.float()).all() for m in b.maps.values())
+
+
 def test_result_reports_the_seed_used_and_timings(pipe):
     r = pipe(PROMPT, num_frames=4, num_inference_steps=2)  # seed=None: a fresh random seed
     assert isinstance(r.seed, int) and 0 <= r.seed < 2**31 and r.settings.seed == r.seed

@@ -187,9 +187,11 @@ class AudioEncoder(nn.Module):
         self.net = nn.Sequential(nn.Linear(cfg.n_mels + 1, cfg.width), nn.SiLU(), nn.Linear(cfg.width, cfg.width))
 
     def features(self, audio: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """audio (B, S) -> per-frame features (B, F, n_mels + 1): mean log-mel and log RMS."""
-        spec = torch.stft(audio.float(), self.n_fft, self.hop_length, window=self.window, return_complex=True)
-        logmel = torch.log(self.mel @ spec.abs().pow(2) + 1e-6)  # (B, n_mels, T)
+        """audio (B, S) -> per-frame features (B, F, n_mels + 1): mean log-mel and log RMS, in float32
+        whatever the module's dtype (a bf16 STFT and log would lose the quiet parts)."""
+        audio = audio.float()
+        spec = torch.stft(audio, self.n_fft, self.hop_length, window=self.window.float(), return_complex=True)
+        logmel = torch.log(self.mel.float() @ spec.abs().pow(2) + 1e-6)  # (B, n_mels, T)
         pooled = F.adaptive_avg_pool1d(logmel, num_frames).transpose(1, 2)  # (B, F, n_mels)
         chunks = F.pad(audio, (0, (-audio.shape[-1]) % num_frames)).reshape(audio.shape[0], num_frames, -1)
         loud = torch.log(chunks.pow(2).mean(-1, keepdim=True) + 1e-6)  # (B, F, 1)
@@ -198,7 +200,7 @@ class AudioEncoder(nn.Module):
 
     def forward(self, audio: torch.Tensor, num_frames: int) -> torch.Tensor:
         """audio (B, S) at `sample_rate` -> tokens (B, F, width)."""
-        return self.net(self.features(audio, num_frames))
+        return self.net(self.features(audio, num_frames).to(self.net[0].weight.dtype))
 
 
 # ---------------------------------------------------------------------------------------- image

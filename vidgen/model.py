@@ -218,9 +218,10 @@ class VideoDenoiser(nn.Module):
     def embed(self, t: torch.Tensor, num_frames: int, frame_cond: torch.Tensor | None) -> torch.Tensor:
         """Per-frame conditioning embedding (B, F, D) from timestep, frame index and frame_cond."""
         D = self.cfg.width
-        emb = self.time_mlp(sinusoidal(t, D))[:, None]  # (B, 1, D)
+        # sinusoidal() is float32; cast to the weights' dtype (a bf16 / fp16 pipeline)
+        emb = self.time_mlp(sinusoidal(t, D).to(self.time_mlp[0].weight.dtype))[:, None]  # (B, 1, D)
         frames = torch.arange(num_frames, device=t.device)
-        emb = emb + sinusoidal(frames, D)[None]  # absolute frame index: motion needs to know "when"
+        emb = emb + sinusoidal(frames, D).to(emb.dtype)[None]  # absolute frame index: motion needs to know "when"
         if frame_cond is not None:
             emb = emb + self.frame_proj(frame_cond)
         return emb
