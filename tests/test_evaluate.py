@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from vidgen import cli, world
 from vidgen.checkpoint import VideoModel
 from vidgen.config import ModelConfig
-from vidgen.evaluate import evaluate, report_markdown
+from vidgen.evaluate import direction_sensitivity, evaluate, report_markdown
 from vidgen.judge import ATTRIBUTES
 from vidgen.maps import MapContext
 from vidgen.pipeline import VideoPipeline
@@ -27,10 +27,10 @@ OVERALL_KEYS = {"single_attribute_accuracy", "single_all_correct", "two_object_b
                 "n_attention"}
 
 
-def tiny_model() -> VideoModel:
+def tiny_model(**overrides) -> VideoModel:
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = VideoModel(ModelConfig(**TINY))
+        model = VideoModel(ModelConfig(**{**TINY, **overrides}))
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p) * 0.05)
@@ -45,7 +45,7 @@ def offline(monkeypatch, tmp_path):
 
 
 def check_structure(report, n, *, num_frames, size):
-    assert set(report) == TOP_KEYS
+    assert set(report) - {"diagnostics"} == TOP_KEYS
     assert set(report["overall"]) == OVERALL_KEYS
     assert set(report["categories"]) == set(world.EVAL_CATEGORIES)
     assert report["counts"] == {"total": n * len(world.EVAL_CATEGORIES), **{c: n for c in world.EVAL_CATEGORIES}}
@@ -76,11 +76,37 @@ def test_tiny_model_report_is_well_formed():
         assert row["judge"]["caption"] == row["caption"]
     assert report["categories"]["image"]["n_image"] == 1  # the first frame was judged
     assert report["overall"]["first_frame_psnr_mean"] is not None
+    sens = report["diagnostics"]["direction_sensitivity"]
+    assert [r["t"] for r in sens["timesteps"]] == [999, 900, 700] and sens["n"] == 24
     md = report_markdown(report)
     assert md.startswith("# vidgen evaluation")
     for text in ("## Headline", "## Per category", "two objects: both fully correct", *world.EVAL_CATEGORIES,
-                 str(report["seeds"]["audio"][0])):
+                 str(report["seeds"]["audio"][0]), "does the model read the direction word"):
         assert text in md
+
+
+def test_direction_sensitivity_against_a_reference_and_a_model_blind_to_direction():
+    model = tiny_model().eval()
+    sens = direction_sensitivity(model, n=3, seed=5, timesteps=(900,), batch_size=2)
+    row = sens["timesteps"][0]
+    # reference: the same renders, noise and formula, written out for the true captions
+    rng = np.random.default_rng(5)
+    scenes = []
+    for _ in range(3):
+        scene = world.random_scene(rng, p_two=0.0)
+        scenes.append((scene, world.render(scene, int(rng.integers(2**31)), num_frames=4, height=32, width=32).video))
+    x0 = torch.stack([v for _, v in scenes])
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(5))
+    x_t = model.schedule.add_noise(x0, noise, 900)
+    with torch.no_grad():
+        cond = model.encode(model.text.tokenize([s.caption for s, _ in scenes])[0], 4)
+        pred = model.schedule.to_x0(model(x_t, torch.full((3,), 900), cond), x_t, 900, model.cfg.prediction_type)
+    assert row["mse"]["true"] == pytest.approx(((pred - x0) ** 2).mean().item(), rel=1e-5)
+    assert abs(row["opposite_vs_true"]) > 1e-6  # this random model does tell "left" from "right"
+    # A vocabulary without direction words maps them all to the one unknown row: blind to direction.
+    blind = tiny_model(vocabulary=tuple(w for w in world.VOCABULARY if w not in world.DIRECTIONS))
+    blind_row = direction_sensitivity(blind, n=3, seed=5, timesteps=(900,))["timesteps"][0]
+    assert blind_row["opposite_vs_true"] == 0.0 and blind_row["empty_vs_true"] != 0.0
 
 
 class OraclePipeline:

@@ -1,5 +1,6 @@
 """VideoModel / VideoDenoiser: forward and backward, conditioning paths, checkpoint round trips and errors."""
 
+import dataclasses
 import json
 import shutil
 
@@ -115,6 +116,33 @@ def test_conditioning_paths(model):
     masked = run(model, (x, t, cond), image=image, image_mask=torch.tensor([False, True]))
     torch.testing.assert_close(masked[0], base[0], rtol=0, atol=1e-6)
     torch.testing.assert_close(masked[1], with_img[1], rtol=0, atol=1e-6)
+
+
+def test_word_embedding_path():
+    """word_embedding: the caption's bag of words (mean of its own token embeddings, zeros for "")
+    reaches the output per frame; word order does not change the bag; the words are required."""
+    model = tiny_model(word_embedding=True)
+    ids, _ = model.text.tokenize(["a red circle moving left", "a red circle moving right", "", "left moving circle red a"])
+    with torch.no_grad():
+        bag = model.text.bag_of_words(ids)
+        table = model.text.transformer.token_embedding.weight
+        rows = [model.text.id_to_row[model.text.tokenizer.encode(w)[0]] for w in ["a", "red", "circle", "moving", "left"]]
+        torch.testing.assert_close(bag[0], table[torch.stack(rows)].mean(0))
+        assert torch.count_nonzero(bag[2]) == 0
+        torch.testing.assert_close(bag[3], bag[0])
+        cond = model.encode(ids[:2], 4)
+        assert cond.words.shape == (2, model.cfg.text_width)
+        emb = model.denoiser.word_emb(cond.words, 4)
+        assert emb.shape == (2, 4, model.cfg.width)
+        assert (emb[:, 0] - emb[:, 3]).abs().max() > 1e-4  # frame-dependent
+        x, t = torch.randn(2, 3, 4, 16, 16, generator=torch.Generator().manual_seed(0)), torch.tensor([900, 900])
+        base = model(x, t, cond)
+        swapped = dataclasses.replace(cond, words=cond.words.flip(0))  # only the bags trade places
+        assert (model(x, t, swapped) - base).abs().max() > 1e-4
+        with pytest.raises(ValueError, match="word_embedding"):
+            model(x, t, dataclasses.replace(cond, words=None))
+    with pytest.raises(ValueError, match="word_embedding"):
+        tiny_model()(x, t, cond)  # a model without the path refuses words
 
 
 def test_bad_sizes(model):

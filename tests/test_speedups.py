@@ -63,11 +63,11 @@ def test_tokens_stay_contiguous(model):
     assert seen == [True]
 
 
-@pytest.mark.parametrize("variant", ["factorized", "joint"])
+@pytest.mark.parametrize("variant, words", [("factorized", False), ("joint", False), ("factorized", True)])
 @pytest.mark.parametrize("with_image", [False, True])
 @pytest.mark.parametrize("audio", [False, True])
-def test_shared_rows_equal_expanded_inputs(variant, with_image, audio):
-    model = tiny_model(variant=variant)
+def test_shared_rows_equal_expanded_inputs(variant, words, with_image, audio):
+    model = tiny_model(variant=variant, word_embedding=words)
     _, _, cond = make_inputs(model, batch=2, frames=4, audio=audio)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(1, 3, 4, 16, 16, generator=g)

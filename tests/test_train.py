@@ -262,7 +262,8 @@ def test_card_wall_clock_leaves_out_pauses_between_resumes():
 
 
 @pytest.mark.parametrize("flag, name", [("frame_embedding", "denoiser.frame_pos"),
-                                        ("text_token_skip", "text.token_skip.weight")])
+                                        ("text_token_skip", "text.token_skip.weight"),
+                                        ("word_embedding", "denoiser.word_emb.out.weight")])
 def test_zero_init_addition_warm_starts_from_a_run_without_it(tmp_path, flag, name):
     """A run without an optional zero-initialised part warm-starts a model with it: the new tensor
     starts at zero, so the fine-tune begins computing exactly what the source did; training moves it."""

@@ -73,16 +73,19 @@ def check_config_dict(data) -> ModelConfig:
 @dataclasses.dataclass
 class Conditioning:
     """What the denoiser attends to: context tokens (B, L, D) (text tokens, then one audio token per
-    frame when audio is used), their key mask (B, L), and per-frame features (B, F, D) or None."""
+    frame when audio is used), their key mask (B, L), per-frame features (B, F, D) or None, and the
+    caption's bag of words (B, text_width) when the model has `word_embedding`, else None."""
 
     context: torch.Tensor
     context_mask: torch.Tensor
     frame_cond: torch.Tensor | None
     num_text_tokens: int
+    words: torch.Tensor | None = None
 
     def select(self, index: torch.Tensor | slice) -> "Conditioning":
-        fc = None if self.frame_cond is None else self.frame_cond[index]
-        return Conditioning(self.context[index], self.context_mask[index], fc, self.num_text_tokens)
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        return Conditioning(self.context[index], self.context_mask[index], pick(self.frame_cond),
+                            self.num_text_tokens, pick(self.words))
 
 
 class VideoModel(nn.Module):
@@ -106,14 +109,15 @@ class VideoModel(nn.Module):
         """token_ids (B, L); audio (B, S) at cfg.audio_sample_rate or None; has_audio (B,) bool
         masks audio per row (for conditioning dropout and mixed batches)."""
         text, text_mask = self.text(token_ids)
+        words = self.text.bag_of_words(token_ids) if self.cfg.word_embedding else None
         if audio is None:
-            return Conditioning(text, text_mask, None, text.shape[1])
+            return Conditioning(text, text_mask, None, text.shape[1], words)
         audio_tokens = self.audio(audio, num_frames)  # (B, F, D)
         if has_audio is None:
             has_audio = torch.ones(audio.shape[0], dtype=torch.bool, device=audio.device)
         audio_tokens = audio_tokens * has_audio[:, None, None].to(audio_tokens.dtype)
         mask = torch.cat([text_mask, has_audio[:, None].expand(-1, num_frames)], dim=1)
-        return Conditioning(torch.cat([text, audio_tokens], dim=1), mask, audio_tokens, text.shape[1])
+        return Conditioning(torch.cat([text, audio_tokens], dim=1), mask, audio_tokens, text.shape[1], words)
 
     def forward(
         self,
@@ -124,7 +128,7 @@ class VideoModel(nn.Module):
         image_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The raw model output (cfg.prediction_type) for x_t (B, C, F, H, W) at timesteps t (B,)."""
-        return self.denoiser(x_t, t, cond.context, cond.context_mask, cond.frame_cond, image, image_mask)
+        return self.denoiser(x_t, t, cond.context, cond.context_mask, cond.frame_cond, image, image_mask, cond.words)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -83,8 +83,17 @@ class ModelConfig:
     # text transformer). In the shapes checkpoints the transformer's outputs for "left" and "right"
     # differ by 0.01 per channel against 2.6 for "red" and "blue": the skip lets a word's identity
     # reach the cross-attention whatever the words before it are. Tried for 1,495 CPU steps from the
-    # stage-3 weights: no measurable effect on direction yet (README).
+    # stage-3 weights, then with word_embedding for 3,200 GPU steps (stage 4): no effect on direction (README).
     text_token_skip: bool = False
+    # A direct words x frame path into the denoiser's per-frame embedding (adaLN): the mean of the
+    # caption's own token embeddings (a bag of words, before the text transformer, which blurs
+    # "left" into "right") and each frame's index go through a small MLP whose output is added to
+    # that frame's embedding, from the first cross-attention on. That is how class-conditional DiTs
+    # condition, and it gives "moving left" a first-order way to say where the object is at frame f.
+    # The MLP's last layer is zero-initialised, so turning it on for a warm start changes nothing.
+    # Trained for 3,200 GPU steps (stage 4, README): its output tells "left" from "right" (0.15 apart,
+    # "red" and "blue" 0.22), but the model still does not use the difference, so direction stays at chance.
+    word_embedding: bool = False
     # Words whose BPE tokens get their own embedding rows; every other token shares one "unknown"
     # row. Empty = the full 49,408-token open_clip vocabulary.
     vocabulary: tuple[str, ...] = ()

@@ -102,6 +102,15 @@ class TextEncoder(nn.Module):
         eot = (token_ids == self.eot_id).int().argmax(dim=-1)
         return torch.arange(token_ids.shape[1], device=token_ids.device)[None] <= eot[:, None]
 
+    def bag_of_words(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """token_ids (B, L) -> (B, text_width): the mean of the content tokens' own embeddings
+        (between SOT and EOT; zeros for an empty prompt). See ModelConfig.word_embedding."""
+        content = self.key_mask(token_ids) & (token_ids != self.eot_id)
+        content[:, 0] = False  # SOT
+        tokens = self.transformer.token_embedding(self.id_to_row[token_ids])  # (B, L, text_width)
+        weights = content.to(tokens.dtype)
+        return (tokens * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
+
     def forward(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """token_ids (B, L) -> features (B, L, width), key mask (B, L)."""
         tt = self.transformer

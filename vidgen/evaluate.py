@@ -123,7 +123,69 @@ def evaluate(
         },
         "prompts": rows,
     }
+    if hasattr(pipe, "model"):
+        report["diagnostics"] = {"direction_sensitivity": direction_sensitivity(pipe.model, num_frames=num_frames)}
     return _jsonable(report)
+
+
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+def direction_sensitivity(model, *, n: int = 24, seed: int = 7, timesteps: tuple[int, ...] = (999, 900, 700),
+                          num_frames: int | None = None, batch_size: int = 24) -> dict:
+    """Does the model read the direction word? A diagnostic, not a judged score.
+
+    For n rendered single-object videos x0 (seeded), the model's x0 prediction from x_t (fixed noise)
+    is scored by its MSE against x0 with three captions: the true one, the same with the direction
+    word replaced by its opposite, and the empty caption. Returns, per timestep t, those MSEs and
+    the relative increases (opposite - true) / true and (empty - true) / true. A model that ignores
+    the direction word has an opposite-vs-true increase of ~0; the rendered data rewards reading it
+    (at t = 999 the direction-aware mean video has a 7% lower error than the direction-blind one).
+    """
+    import dataclasses
+
+    import torch
+
+    cfg = model.cfg
+    num_frames = num_frames or cfg.num_frames
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    rng = np.random.default_rng(seed)
+    videos, captions = [], {"true": [], "opposite": [], "empty": []}
+    for _ in range(n):
+        scene = world.random_scene(rng, p_two=0.0)
+        obj = scene.objects[0]
+        videos.append(world.render(scene, int(rng.integers(2**31)), num_frames=num_frames, height=cfg.sample_size,
+                                   width=cfg.sample_size, fps=cfg.fps).video)
+        captions["true"].append(scene.caption)
+        captions["opposite"].append(world.Scene((dataclasses.replace(obj, direction=OPPOSITE[obj.direction]),)).caption)
+        captions["empty"].append("")
+    x0_all = torch.stack(videos)
+    noise_all = torch.randn(x0_all.shape, generator=torch.Generator().manual_seed(seed))
+    sums = {t: {k: 0.0 for k in captions} for t in timesteps}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for lo in range(0, n, batch_size):
+                x0 = x0_all[lo:lo + batch_size].to(device, dtype)
+                noise = noise_all[lo:lo + batch_size].to(device, dtype)
+                conds = {k: model.encode(model.text.tokenize(c[lo:lo + batch_size])[0].to(device), num_frames)
+                         for k, c in captions.items()}
+                for t in timesteps:
+                    t_b = torch.full((x0.shape[0],), t, device=device)
+                    x_t = model.schedule.add_noise(x0, noise, t)
+                    for k, cond in conds.items():
+                        x0_pred = model.schedule.to_x0(model(x_t, t_b, cond).float(), x_t.float(), t, cfg.prediction_type)
+                        sums[t][k] += ((x0_pred - x0.float()) ** 2).mean(dim=(1, 2, 3, 4)).sum().item()
+    finally:
+        model.train(was_training)
+    rows = []
+    for t in timesteps:
+        mse = {k: v / n for k, v in sums[t].items()}
+        rows.append({"t": t, "mse": mse, "opposite_vs_true": (mse["opposite"] - mse["true"]) / mse["true"],
+                     "empty_vs_true": (mse["empty"] - mse["true"]) / mse["true"]})
+    return {"n": n, "seed": seed, "timesteps": rows}
 
 
 def _progress(items, enabled: bool):
@@ -223,6 +285,18 @@ def report_markdown(report: dict) -> str:
     metrics = list(next(iter(report["categories"].values())).keys()) if cats else []
     for m in metrics:
         lines.append(f"| {m} | " + " | ".join(_fmt(report["categories"][c].get(m)) for c in cats) + " |")
+    sens = report.get("diagnostics", {}).get("direction_sensitivity")
+    if sens:
+        lines += ["", "## Diagnostic: does the model read the direction word?", "",
+                  f"x0-prediction MSE over {sens['n']} rendered single-object videos (seed {sens['seed']}) with the "
+                  "true caption, with the direction word replaced by its opposite, and with no caption; "
+                  "an increase of ~0 for the opposite word means the word is ignored.", "",
+                  "| t | true | opposite direction | no caption | opposite vs true | no caption vs true |",
+                  "|---|---|---|---|---|---|"]
+        for r in sens["timesteps"]:
+            m = r["mse"]
+            lines.append(f"| {r['t']} | {m['true']:.5f} | {m['opposite']:.5f} | {m['empty']:.5f} "
+                         f"| {100 * r['opposite_vs_true']:+.2f}% | {100 * r['empty_vs_true']:+.1f}% |")
     lines += ["", "## Prompts and seeds", ""]
     for c in cats:
         seeds = report["seeds"][c]

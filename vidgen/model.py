@@ -14,7 +14,8 @@ Shape walk-through at the defaults (B, 3, 16, 64, 64), patch 4, 8x8 attention gr
 Conditioning: the timestep, the frame index and the per-frame audio features form one embedding
 per frame that modulates every block (adaLN / FiLM); text and audio tokens are the keys of the
 cross-attention. With `frame_embedding`, a learned per-frame vector is also added to the tokens, so
-the cross-attention queries know their frame. The "joint" variant replaces spatial+temporal
+the cross-attention queries know their frame. With `word_embedding`, an MLP of the caption's bag of
+words and the frame index is added to the per-frame embedding from the first cross-attention on. The "joint" variant replaces spatial+temporal
 attention with one attention over all F*N space-time tokens, for comparison.
 
 Layout (speed, not semantics): the conv stages run channels-last, so the tokens leave the stride-2
@@ -112,11 +113,16 @@ class SpatioTemporalBlock(nn.Module):
         hidden = int(d * cfg.mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
-        """x (B, F, N, D); emb (B, F, D) per-frame embedding; context (B, L, D); context_mask (B, L).
-        x and emb may have batch 1 for all B videos (they share them); the output has batch B."""
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor,
+                emb_after: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, F, N, D); emb (B, F, D) per-frame embedding; context (B, L, D); context_mask (B, L);
+        emb_after (B, F, D): the embedding of the branches after the cross-attention, when it differs
+        from emb (word_embedding). x and emb may have batch 1 for all B videos (they share them); the
+        output has batch B."""
         B, Fr, N, D = x.shape
         mods = self.ada(F.silu(emb))[:, :, None].chunk(3 * (2 + int(self.use_temporal)), dim=-1)  # each (B, F, 1, D)
+        if emb_after is not None:  # the MLP branch's shift, scale and gate come from emb_after
+            mods = mods[:-3] + self.ada(F.silu(emb_after))[:, :, None].chunk(3 * (2 + int(self.use_temporal)), dim=-1)[-3:]
         mods = iter(mods)
 
         shift, scale, gate = next(mods), next(mods), next(mods)
@@ -145,6 +151,25 @@ class SpatioTemporalBlock(nn.Module):
         return gated(x, gate, self.mlp(modulate(self.norm_m(x), shift, scale)))
 
 
+class WordFrameEmbedding(nn.Module):
+    """(caption bag of words (B, text_width), num_frames) -> (B, F, D), added to the per-frame
+    embedding: an MLP over words + frame index, so each frame can get its own word-dependent
+    modulation ("moving left": further left at later frames). See ModelConfig.word_embedding."""
+
+    def __init__(self, text_width: int, dim: int):
+        super().__init__()
+        self.words_in = nn.Linear(text_width, dim)
+        self.frame_in = nn.Linear(dim, dim, bias=False)
+        self.out = nn.Linear(dim, dim)
+        nn.init.zeros_(self.out.weight)  # a warm start from a model without it computes the same
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, words: torch.Tensor, num_frames: int) -> torch.Tensor:
+        frames = sinusoidal(torch.arange(num_frames, device=words.device), self.frame_in.in_features)
+        h = self.words_in(words)[:, None] + self.frame_in(frames.to(words.dtype))[None]  # (B, F, D)
+        return self.out(F.silu(h))
+
+
 class VideoDenoiser(nn.Module):
     """Predicts v (or eps / x0, per config) for a noisy video.
 
@@ -171,6 +196,7 @@ class VideoDenoiser(nn.Module):
         self.down = nn.Conv2d(C, D, 3, stride=2, padding=1)
         # (max_frames, D), zero-init: see ModelConfig.frame_embedding
         self.frame_pos = nn.Parameter(torch.zeros(cfg.max_frames, D)) if cfg.frame_embedding else None
+        self.word_emb = WordFrameEmbedding(cfg.text_width, D) if cfg.word_embedding else None
         self.blocks = nn.ModuleList(SpatioTemporalBlock(cfg) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(D)
         self.up = nn.Conv2d(D, 4 * C, 1)
@@ -235,6 +261,7 @@ class VideoDenoiser(nn.Module):
         frame_cond: torch.Tensor | None = None,
         image: torch.Tensor | None = None,
         image_mask: torch.Tensor | None = None,
+        words: torch.Tensor | None = None,
     ) -> torch.Tensor:
         cfg = self.cfg
         _, C, Fr, H, W = x_t.shape
@@ -264,12 +291,24 @@ class VideoDenoiser(nn.Module):
         if self.frame_pos is not None:
             tokens = tokens + self.frame_pos[:Fr, None].to(tokens)  # (F, 1, D): which frame each token is in
 
-        for block in self.blocks:
-            tokens = block(tokens, emb, context, context_mask)  # -> (B, F, N, D)
+        # The words join the per-frame embedding from the first cross-attention on: before it, rows
+        # are shared by a CFG pair (whose words differ), and the context only enters there anyway.
+        emb_words = None
+        if (words is None) != (self.word_emb is None):
+            raise ValueError("words (the caption's bag of words, Conditioning.words) must be given exactly "
+                             f"when the model has word_embedding ({self.word_emb is not None})")
+        if words is not None:
+            if words.shape[0] != B:
+                raise ValueError(f"words have batch {words.shape[0]}, the context {B}")
+            emb_words = emb + self.word_emb(words, Fr)  # (B, F, D)
+        for i, block in enumerate(self.blocks):
+            after = emb if emb_words is None else emb_words
+            tokens = block(tokens, emb if i == 0 else after, context, context_mask,
+                           emb_words if i == 0 else None)  # -> (B, F, N, D)
 
         if S != B:  # the shared rows, once per video from here on
             skip = skip.unflatten(0, (S, Fr)).expand(B, -1, -1, -1, -1).flatten(0, 1)
-            emb = emb.expand(B, -1, -1)
+        emb = (emb if emb_words is None else emb_words).expand(B, -1, -1)
         h = self.norm_out(tokens).reshape(B * Fr, gh, gw, -1).permute(0, 3, 1, 2)  # channels-last view
         h = F.pixel_shuffle(self.up(h), 2) + skip
         h = self.res_out(h, emb.reshape(B * Fr, -1))

@@ -39,7 +39,7 @@ from .world import VOCABULARY, ShapesWorld
 
 LOSS_WEIGHTINGS = ("none", "min_snr", "clamped_snr")
 # Parameters a warm start may lack because they start at zero (see load_init_weights).
-ZERO_INIT_ADDITIONS = ("denoiser.frame_pos", "text.token_skip.weight")
+ZERO_INIT_ADDITIONS = ("denoiser.frame_pos", "text.token_skip.weight", "denoiser.word_emb.")
 
 
 @dataclasses.dataclass
@@ -385,6 +385,7 @@ def export_checkpoint(
 # ------------------------------------------------------------------------------ evaluation
 def quick_eval(model: VideoModel, cfg: TrainConfig, n: int, steps: int, num_frames: int) -> dict:
     """Generate a small fixed prompt set with the EMA model and judge it."""
+    from .evaluate import direction_sensitivity
     from .judge import judge, summarize
     from .pipeline import VideoPipeline
     from .world import evaluation_prompts
@@ -395,7 +396,11 @@ def quick_eval(model: VideoModel, cfg: TrainConfig, n: int, steps: int, num_fram
     for p in prompts:
         r = pipe(p.caption, seed=p.seed, num_frames=num_frames, num_inference_steps=steps)
         results.append(judge(r.frames, p.caption))
-    return summarize(results)
+    summary = summarize(results)
+    # Does the model read the direction word yet? (x0 error with the opposite word, relative; ~0 = no)
+    sens = direction_sensitivity(model, n=n, timesteps=(900,), num_frames=num_frames)
+    summary["direction_sensitivity_t900"] = sens["timesteps"][0]["opposite_vs_true"]
+    return summary
 
 
 def save_sample_grid(model: VideoModel, path: Path, num_frames: int, steps: int) -> None:
@@ -423,9 +428,11 @@ def load_init_weights(folder: str | Path, model: VideoModel) -> dict[str, torch.
         raise ValueError(f"init_from {str(folder)!r} has no ema.safetensors or model.safetensors")
     state = load_file(path)
     expected = model.state_dict()
-    # Zero-initialised additions (ModelConfig.frame_embedding) may be absent from an older run: they
-    # keep this model's zeros, so the warm start computes exactly what the older weights did.
-    added = {k for k in set(expected) - set(state) if k in ZERO_INIT_ADDITIONS}
+    # Zero-initialised additions (ModelConfig.frame_embedding, ...; a name or a "module." prefix) may
+    # be absent from an older run: they keep this model's initial values, whose output is zero, so
+    # the warm start computes exactly what the older weights did.
+    added = {k for k in set(expected) - set(state)
+             if any(k == a or (a.endswith(".") and k.startswith(a)) for a in ZERO_INIT_ADDITIONS)}
     bad = sorted(k for k in set(expected) | set(state) if k not in added and (k not in state or k not in expected
                  or state[k].shape != expected[k].shape))
     if bad:
