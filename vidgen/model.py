@@ -15,8 +15,9 @@ Conditioning: the timestep, the frame index and the per-frame audio features for
 per frame that modulates every block (adaLN / FiLM); text and audio tokens are the keys of the
 cross-attention. With `frame_embedding`, a learned per-frame vector is also added to the tokens, so
 the cross-attention queries know their frame. With `word_embedding`, an MLP of the caption's bag of
-words and the frame index is added to the per-frame embedding from the first cross-attention on. The "joint" variant replaces spatial+temporal
-attention with one attention over all F*N space-time tokens, for comparison.
+words and the frame index is added to the per-frame embedding from the first cross-attention on.
+The "joint" variant replaces spatial+temporal attention with one attention over all F*N space-time
+tokens, for comparison.
 
 Layout (speed, not semantics): the conv stages run channels-last, so the tokens leave the stride-2
 conv contiguous as (B, F, N, D) and the transformer never copies them; the fused `addcmul` forms of
@@ -301,14 +302,14 @@ class VideoDenoiser(nn.Module):
             if words.shape[0] != B:
                 raise ValueError(f"words have batch {words.shape[0]}, the context {B}")
             emb_words = emb + self.word_emb(words, Fr)  # (B, F, D)
+        after = emb if emb_words is None else emb_words  # what every branch after block 0's cross-attention reads
         for i, block in enumerate(self.blocks):
-            after = emb if emb_words is None else emb_words
             tokens = block(tokens, emb if i == 0 else after, context, context_mask,
                            emb_words if i == 0 else None)  # -> (B, F, N, D)
 
         if S != B:  # the shared rows, once per video from here on
             skip = skip.unflatten(0, (S, Fr)).expand(B, -1, -1, -1, -1).flatten(0, 1)
-        emb = (emb if emb_words is None else emb_words).expand(B, -1, -1)
+        emb = after.expand(B, -1, -1)
         h = self.norm_out(tokens).reshape(B * Fr, gh, gw, -1).permute(0, 3, 1, 2)  # channels-last view
         h = F.pixel_shuffle(self.up(h), 2) + skip
         h = self.res_out(h, emb.reshape(B * Fr, -1))
