@@ -122,8 +122,9 @@ class SpatioTemporalBlock(nn.Module):
         output has batch B."""
         B, Fr, N, D = x.shape
         mods = self.ada(F.silu(emb))[:, :, None].chunk(3 * (2 + int(self.use_temporal)), dim=-1)  # each (B, F, 1, D)
-        if emb_after is not None:  # the MLP branch's shift, scale and gate come from emb_after
-            mods = mods[:-3] + self.ada(F.silu(emb_after))[:, :, None].chunk(3 * (2 + int(self.use_temporal)), dim=-1)[-3:]
+        if emb_after is not None:  # the MLP branch's shift, scale and gate (ada's last 3 * D rows) from emb_after
+            mlp_mods = F.linear(F.silu(emb_after), self.ada.weight[-3 * D:], self.ada.bias[-3 * D:])
+            mods = mods[:-3] + mlp_mods[:, :, None].chunk(3, dim=-1)
         mods = iter(mods)
 
         shift, scale, gate = next(mods), next(mods), next(mods)
