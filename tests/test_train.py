@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -308,3 +309,135 @@ def test_cli_refuses_a_non_positive_time_budget(tmp_path, capsys):
     assert cli(["--out", str(tmp_path / "run"), "--max-minutes", "0"]) == 2
     assert "--max-minutes must be > 0" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------ low-variance (reference) targets
+def test_posterior_mean_x0_matches_the_reference_formula():
+    """Weights are softmax_k(-||x_t - alpha x0_k||^2 / (2 sigma^2)) over the valid renders."""
+    from vidgen.schedules import NoiseSchedule
+    from vidgen.train import posterior_mean_x0
+
+    schedule = NoiseSchedule(snr_shift=0.25)
+    g = torch.Generator().manual_seed(0)
+    reference = torch.rand(3, 4, 3, 2, 4, 4, generator=g) * 2 - 1
+    t = torch.tensor([999, 500, 5])
+    x_t = schedule.add_noise(reference[:, 0], torch.randn(reference[:, 0].shape, generator=g), t)
+    valid = torch.tensor([[True, True, True, True], [True, False, True, True], [True, True, True, True]])
+    x0_hat, ess = posterior_mean_x0(schedule, x_t, t, reference, valid)
+    ab = schedule.alpha_bar(t)
+    for b in range(3):
+        logp = torch.stack([-((x_t[b].double() - ab[b].sqrt() * reference[b, k].double()) ** 2).sum() / (2 * (1 - ab[b]))
+                            for k in range(4)])
+        logp[~valid[b]] = -math.inf
+        w = torch.softmax(logp, 0)
+        torch.testing.assert_close(x0_hat[b], torch.einsum("k,k...->...", w, reference[b].double()).float(), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(ess[b], (1 / (w ** 2).sum()).float(), rtol=1e-4, atol=1e-5)
+    # pure noise: the plain mean of the renders; almost clean: the item itself
+    torch.testing.assert_close(x0_hat[0], reference[0].mean(0), rtol=0, atol=1e-3)
+    assert ess[0] > 3.99
+    torch.testing.assert_close(x0_hat[2], reference[2, 0])
+    assert ess[2] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("prediction_type", ["x0", "v", "eps"])
+def test_reference_renders_equal_to_the_item_give_the_usual_loss(prediction_type):
+    """K copies of the item itself: the posterior mean is the item, so the loss is the plain one,
+    for every prediction type (the implied noise is the drawn noise)."""
+    from vidgen.train import DiffusionLoss
+
+    torch.manual_seed(0)
+    model = VideoModel(ModelConfig(**TINY_MODEL, prediction_type=prediction_type)).eval()
+    video = torch.rand(3, 3, 2, 32, 32) * 2 - 1
+    token_ids, _ = model.text.tokenize(["a red circle"] * 3)
+    batch = {"video": video, "token_ids": token_ids, "audio": None, "has_audio": None, "image": None,
+             "has_image": torch.tensor([False, True, False])}
+    loss_fn = DiffusionLoss(model, "min_snr")
+    with torch.no_grad():
+        plain = loss_fn(batch, torch.Generator().manual_seed(3))
+        with_reference = loss_fn({**batch, "reference": video[:, None].expand(3, 5, *video.shape[1:])},
+                                 torch.Generator().manual_seed(3))
+    torch.testing.assert_close(with_reference, plain, rtol=1e-4, atol=1e-7)
+    assert loss_fn.last["reference_ess"] == pytest.approx(1 + 4 * 2 / 3, rel=1e-4)  # 5, 1 (image item), 5
+
+
+def test_reference_targets_at_pure_noise_are_the_mean_render_except_for_image_items(monkeypatch):
+    from vidgen.train import DiffusionLoss
+
+    model = VideoModel(ModelConfig(**TINY_MODEL)).eval()
+
+    class Zeros(torch.nn.Module):  # stands in for the model: predicts x0 = 0, so the loss is |target|^2
+        cfg, schedule = model.cfg, model.schedule
+
+        def encode(self, *args):
+            return None
+
+        def forward(self, x_t, t, cond, image=None, has_image=None):
+            return torch.zeros_like(x_t)
+
+    reference = torch.stack([torch.full((2, 3, 2, 8, 8), v) for v in (1.0, -1.0)], dim=1)  # (B=2, K=2, ...)
+    batch = {"video": reference[:, 0], "token_ids": None, "audio": None, "has_audio": None, "image": None,
+             "has_image": torch.tensor([False, True]), "reference": reference}
+    monkeypatch.setattr(torch, "randint", lambda low, high, size, **kw: torch.full(size, 999, dtype=torch.long))
+    loss = DiffusionLoss(Zeros(), "none")(batch, torch.Generator().manual_seed(0))
+    # text item: target = mean of +1 and -1 = 0, error 0; image item (image kept): target = +1, error 1
+    assert loss.item() == pytest.approx(0.5, abs=1e-3)
+
+
+def test_shapes_world_reference_renders_share_the_caption_and_audio():
+    from vidgen.world import ShapesWorld
+
+    ds = ShapesWorld(num_frames=4, height=32, width=32, p_audio=1.0, reference_renders=3)
+    item = ds.sample(np.random.default_rng(0))
+    assert item["reference"].shape == (3, 3, 4, 32, 32)
+    torch.testing.assert_close(item["reference"][0], item["video"])
+    assert not torch.equal(item["reference"][1], item["video"])  # new start positions
+    # the same stream of items as without references
+    plain = ShapesWorld(num_frames=4, height=32, width=32, p_audio=1.0).sample(np.random.default_rng(0))
+    assert plain["caption"] == item["caption"] and torch.equal(plain["video"], item["video"])
+    with pytest.raises(ValueError, match="reference_renders"):
+        ShapesWorld(reference_renders=0)
+
+
+def test_train_with_reference_renders_logs_their_effective_size(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_train_config(out, reference_renders=3), max_steps=2, progress=False)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(1.0 <= r["reference_ess"] <= 3.0 for r in records)
+    with pytest.raises(ValueError, match="needs data 'world'"):
+        tiny_train_config(out, reference_renders=3, data=str(tmp_path))
+    with pytest.raises(ValueError, match="reference_renders must be >= 1"):
+        tiny_train_config(out, reference_renders=0)
+
+
+def test_high_noise_focus_draws_that_fraction_from_the_noisiest_steps(monkeypatch):
+    from vidgen.train import DiffusionLoss
+
+    model = VideoModel(ModelConfig(**TINY_MODEL)).eval()
+    seen = []
+
+    class Record(torch.nn.Module):
+        cfg, schedule = model.cfg, model.schedule
+
+        def encode(self, *args):
+            return None
+
+        def forward(self, x_t, t, cond, image=None, has_image=None):
+            seen.append(t.clone())
+            return torch.zeros_like(x_t)
+
+    batch = {"video": torch.zeros(4000, 3, 1, 1, 1), "token_ids": None, "audio": None, "has_audio": None,
+             "image": None, "has_image": None}
+    DiffusionLoss(Record(), "none", p_high_noise=0.5, high_noise_steps=40)(batch, torch.Generator().manual_seed(0))
+    t = seen[0]
+    assert t.min() >= 0 and t.max() <= 999
+    # half from [960, 999], plus the uniform half's own 4% there
+    assert (t >= 960).float().mean().item() == pytest.approx(0.5 + 0.5 * 0.04, abs=0.03)
+    assert (t < 960).float().mean().item() == pytest.approx(0.5 * 0.96, abs=0.03)
+    # off: the same draws as before the option existed
+    seen.clear()
+    DiffusionLoss(Record(), "none")(batch, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(seen[0], torch.randint(0, 1000, (4000,), generator=torch.Generator().manual_seed(0)))
+    with pytest.raises(ValueError, match="p_high_noise"):
+        TrainConfig(p_high_noise=1.5)
+    with pytest.raises(ValueError, match="high_noise_steps"):
+        TrainConfig(high_noise_steps=0)

@@ -360,14 +360,23 @@ class ShapesWorld(IterableDataset):
     (zeros when absent), "has_audio": bool tensor, "image": (3, H, W) (zeros when absent),
     "has_image": bool tensor}, plus the known motion of `motion_targets` ("shift", "object_mask",
     "static_mask") and "has_motion" (True). Audio items pulse with their audio; image items' image is frame 0.
+
+    With `reference_renders` K > 1, each item also carries "reference": (K, 3, F, H, W), K renders of
+    the same scene with the same audio, the first being "video" itself and the others new start
+    positions: samples of p(video | caption, audio) for the low-variance targets of
+    `vidgen.train.posterior_mean_x0` (they do not share an image item's first frame).
     """
 
     def __init__(self, *, num_frames: int = 16, height: int = 64, width: int = 64, p_two: float = 0.3,
                  p_audio: float = 0.25, p_image: float = 0.25, seed: int = 0, fps: float = 8,
-                 sample_rate: int = 16000, rank: int | None = None, world_size: int | None = None) -> None:
+                 sample_rate: int = 16000, rank: int | None = None, world_size: int | None = None,
+                 reference_renders: int = 1) -> None:
         super().__init__()
         if rank is not None and world_size is not None and not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
+        if reference_renders < 1:
+            raise ValueError(f"reference_renders must be >= 1, got {reference_renders}")
+        self.reference_renders = reference_renders
         self.num_frames, self.height, self.width = num_frames, height, width
         self.p_two, self.p_audio, self.p_image, self.seed = p_two, p_audio, p_image, seed
         self.fps, self.sample_rate, self.rank, self.world_size = fps, sample_rate, rank, world_size
@@ -392,6 +401,12 @@ class ShapesWorld(IterableDataset):
         audio = synthesize_audio(seed, **kw) if use_audio else None
         rendered = render(scene, seed, height=self.height, width=self.width, audio=audio, **kw)
         n = num_audio_samples(self.num_frames, fps=self.fps, sample_rate=self.sample_rate)
+        extra = {}
+        if self.reference_renders > 1:
+            # drawn after the item's own draws, so the stream of items is the same for every K
+            seeds = rng.integers(2**31, size=self.reference_renders - 1)
+            others = [render(scene, int(s), height=self.height, width=self.width, audio=audio, **kw).video for s in seeds]
+            extra["reference"] = torch.stack([rendered.video, *others])
         return {
             "video": rendered.video,
             "caption": scene.caption,
@@ -401,6 +416,7 @@ class ShapesWorld(IterableDataset):
             "has_image": torch.tensor(bool(use_image)),
             **motion_targets(rendered),
             "has_motion": torch.tensor(True),
+            **extra,
         }
 
 
