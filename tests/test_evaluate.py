@@ -77,7 +77,7 @@ def test_tiny_model_report_is_well_formed():
     assert report["categories"]["image"]["n_image"] == 1  # the first frame was judged
     assert report["overall"]["first_frame_psnr_mean"] is not None
     sens = report["diagnostics"]["direction_sensitivity"]
-    assert [r["t"] for r in sens["timesteps"]] == [999, 900, 700] and sens["n"] == 24
+    assert [r["t"] for r in sens["timesteps"]] == [999, 980, 960, 900] and sens["n"] == 24
     md = report_markdown(report)
     assert md.startswith("# vidgen evaluation")
     for text in ("## Headline", "## Per category", "two objects: both fully correct", *world.EVAL_CATEGORIES,
