@@ -312,6 +312,23 @@ def test_cli_refuses_a_non_positive_time_budget(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ low-variance (reference) targets
+class ZeroModel(torch.nn.Module):
+    """Stands in for VideoModel in DiffusionLoss: predicts x0 = 0 (so the loss is |target|^2) and
+    records the timesteps it was called with."""
+
+    def __init__(self, seen: list | None = None):
+        super().__init__()
+        tiny = VideoModel(ModelConfig(**TINY_MODEL))
+        self.cfg, self.schedule, self.seen = tiny.cfg, tiny.schedule, seen if seen is not None else []
+
+    def encode(self, *args):
+        return None
+
+    def forward(self, x_t, t, cond, image=None, has_image=None):
+        self.seen.append(t.clone())
+        return torch.zeros_like(x_t)
+
+
 def test_posterior_mean_x0_matches_the_reference_formula():
     """Weights are softmax_k(-||x_t - alpha x0_k||^2 / (2 sigma^2)) over the valid renders."""
     from vidgen.schedules import NoiseSchedule
@@ -363,22 +380,11 @@ def test_reference_renders_equal_to_the_item_give_the_usual_loss(prediction_type
 def test_reference_targets_at_pure_noise_are_the_mean_render_except_for_image_items(monkeypatch):
     from vidgen.train import DiffusionLoss
 
-    model = VideoModel(ModelConfig(**TINY_MODEL)).eval()
-
-    class Zeros(torch.nn.Module):  # stands in for the model: predicts x0 = 0, so the loss is |target|^2
-        cfg, schedule = model.cfg, model.schedule
-
-        def encode(self, *args):
-            return None
-
-        def forward(self, x_t, t, cond, image=None, has_image=None):
-            return torch.zeros_like(x_t)
-
     reference = torch.stack([torch.full((2, 3, 2, 8, 8), v) for v in (1.0, -1.0)], dim=1)  # (B=2, K=2, ...)
     batch = {"video": reference[:, 0], "token_ids": None, "audio": None, "has_audio": None, "image": None,
              "has_image": torch.tensor([False, True]), "reference": reference}
     monkeypatch.setattr(torch, "randint", lambda low, high, size, **kw: torch.full(size, 999, dtype=torch.long))
-    loss = DiffusionLoss(Zeros(), "none")(batch, torch.Generator().manual_seed(0))
+    loss = DiffusionLoss(ZeroModel(), "none")(batch, torch.Generator().manual_seed(0))
     # text item: target = mean of +1 and -1 = 0, error 0; image item (image kept): target = +1, error 1
     assert loss.item() == pytest.approx(0.5, abs=1e-3)
 
@@ -412,22 +418,10 @@ def test_train_with_reference_renders_logs_their_effective_size(tmp_path):
 def test_high_noise_focus_draws_that_fraction_from_the_noisiest_steps(monkeypatch):
     from vidgen.train import DiffusionLoss
 
-    model = VideoModel(ModelConfig(**TINY_MODEL)).eval()
     seen = []
-
-    class Record(torch.nn.Module):
-        cfg, schedule = model.cfg, model.schedule
-
-        def encode(self, *args):
-            return None
-
-        def forward(self, x_t, t, cond, image=None, has_image=None):
-            seen.append(t.clone())
-            return torch.zeros_like(x_t)
-
     batch = {"video": torch.zeros(4000, 3, 1, 1, 1), "token_ids": None, "audio": None, "has_audio": None,
              "image": None, "has_image": None}
-    DiffusionLoss(Record(), "none", p_high_noise=0.5, high_noise_steps=40)(batch, torch.Generator().manual_seed(0))
+    DiffusionLoss(ZeroModel(seen), "none", p_high_noise=0.5, high_noise_steps=40)(batch, torch.Generator().manual_seed(0))
     t = seen[0]
     assert t.min() >= 0 and t.max() <= 999
     # half from [960, 999], plus the uniform half's own 4% there
@@ -435,7 +429,7 @@ def test_high_noise_focus_draws_that_fraction_from_the_noisiest_steps(monkeypatc
     assert (t < 960).float().mean().item() == pytest.approx(0.5 * 0.96, abs=0.03)
     # off: the same draws as before the option existed
     seen.clear()
-    DiffusionLoss(Record(), "none")(batch, torch.Generator().manual_seed(0))
+    DiffusionLoss(ZeroModel(seen), "none")(batch, torch.Generator().manual_seed(0))
     torch.testing.assert_close(seen[0], torch.randint(0, 1000, (4000,), generator=torch.Generator().manual_seed(0)))
     with pytest.raises(ValueError, match="p_high_noise"):
         TrainConfig(p_high_noise=1.5)

@@ -403,7 +403,7 @@ class ShapesWorld(IterableDataset):
         n = num_audio_samples(self.num_frames, fps=self.fps, sample_rate=self.sample_rate)
         extra = {}
         if self.reference_renders > 1:
-            # drawn after the item's own draws, so the stream of items is the same for every K
+            # drawn after the item's own draws, so this item is the same for every K (later items are not)
             seeds = rng.integers(2**31, size=self.reference_renders - 1)
             others = [render(scene, int(s), height=self.height, width=self.width, audio=audio, **kw).video for s in seeds]
             extra["reference"] = torch.stack([rendered.video, *others])
