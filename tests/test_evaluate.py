@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from vidgen import cli, world
 from vidgen.checkpoint import VideoModel
 from vidgen.config import ModelConfig
-from vidgen.evaluate import direction_sensitivity, evaluate, report_markdown
+from vidgen.evaluate import OPPOSITE, direction_sensitivity, evaluate, pure_noise_drift, report_markdown
 from vidgen.judge import ATTRIBUTES
 from vidgen.maps import MapContext
 from vidgen.pipeline import VideoPipeline
@@ -81,7 +81,8 @@ def test_tiny_model_report_is_well_formed():
     md = report_markdown(report)
     assert md.startswith("# vidgen evaluation")
     for text in ("## Headline", "## Per category", "two objects: both fully correct", *world.EVAL_CATEGORIES,
-                 str(report["seeds"]["audio"][0]), "does the model read the direction word"):
+                 str(report["seeds"]["audio"][0]), "does the model read the direction word",
+                 "does the first step move the object the right way"):
         assert text in md
 
 
@@ -107,6 +108,51 @@ def test_direction_sensitivity_against_a_reference_and_a_model_blind_to_directio
     blind = tiny_model(vocabulary=tuple(w for w in world.VOCABULARY if w not in world.DIRECTIONS))
     blind_row = direction_sensitivity(blind, n=3, seed=5, timesteps=(900,))["timesteps"][0]
     assert blind_row["opposite_vs_true"] == 0.0 and blind_row["empty_vs_true"] != 0.0
+
+
+class _Captions(list):
+    def to(self, device):
+        return self
+
+
+class DriftStub(torch.nn.Module):
+    """A stand-in model (x0 prediction) whose pure-noise prediction is the mean of the caption's renders,
+    of the caption with the opposite direction (mode "flip"), or that mean averaged over frames ("static")."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode, self.anchor = mode, torch.nn.Parameter(torch.zeros(()))
+        self.cfg = ModelConfig(**{**TINY, "prediction_type": "x0"})
+        self.schedule = tiny_model(prediction_type="x0").schedule
+        self.text = types.SimpleNamespace(tokenize=lambda captions: (_Captions(captions),))
+
+    def encode(self, captions, num_frames):
+        return captions
+
+    def forward(self, x_t, t, captions):
+        out = []
+        for cap in captions:
+            if self.mode == "flip":
+                cap = " ".join(OPPOSITE.get(w, w) for w in cap.split())
+            mean = torch.stack([world.render(cap, 1000 + i, num_frames=4, height=32, width=32).video
+                                for i in range(16)]).mean(0)
+            out.append(mean.mean(1, keepdim=True).expand_as(mean) if self.mode == "static" else mean)
+        return torch.stack(out)
+
+
+@pytest.mark.parametrize("mode, ratio", [("follow", 1.0), ("flip", -1.0), ("static", 0.0)])
+def test_pure_noise_drift_measures_travel_along_the_direction(mode, ratio):
+    drift = pure_noise_drift(DriftStub(mode), n_noise=2, n_renders=16)
+    assert drift["t"] == 999 and [r["caption"].split()[5] for r in drift["rows"]] == list(world.DIRECTIONS)
+    for r in drift["rows"]:  # every render travels the full step, so their mean does: 0.5 of 32 px
+        assert r["data_travel"] == pytest.approx(world.SPEED_TRAVEL["quickly"] * 32, abs=0.2)
+    assert drift["ratio"] == pytest.approx(ratio, abs=0.02)
+
+
+def test_pure_noise_drift_of_a_real_model_restores_its_mode():
+    model = tiny_model().train()
+    drift = pure_noise_drift(model, n_noise=2, n_renders=4)
+    assert model.training and len(drift["rows"]) == 4 and np.isfinite(drift["ratio"])
 
 
 class OraclePipeline:

@@ -89,6 +89,9 @@ def test_exported_card_is_written_from_the_run(tmp_path):
     assert f"{n_params:,} parameters" in card
     assert "Steps: 2 of a 100-step schedule, batch 2" in card
     assert "| 2 |" in card  # the judged evaluation logged at step 2 is in the training curve
+    evals = [json.loads(line)["eval"] for line in (out / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
+    assert len(evals) == 1 and {"direction_sensitivity_t990", "pure_noise_drift"} <= evals[0].keys()
+    assert math.isfinite(evals[0]["pure_noise_drift"])
     assert card.rstrip().endswith("| metric | value |")
     # the run records what it trained on; the card says so instead of the caller's fallback
     hardware = json.loads((out / "train_state.json").read_text())["hardware"]

@@ -10,8 +10,9 @@ cross-attention maps for attention faithfulness), and summarized per category an
     python -m vidgen evaluate --checkpoint DIR [--n 40] [--steps 25] [--out report.md]
 
 writes the markdown report and, next to it, the full report as JSON (same stem, .json). The report
-ends with a diagnostic that is not judged: `direction_sensitivity`, whether the model's x0 error
-depends on the direction word at all.
+ends with two diagnostics that are not judged: `direction_sensitivity`, whether the model's x0 error
+depends on the direction word at all, and `pure_noise_drift`, whether its prediction from pure noise
+already moves the object the way the prompt says.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def evaluate(
         "prompts": rows,
     }
     if hasattr(pipe, "model"):
-        report["diagnostics"] = {"direction_sensitivity": direction_sensitivity(pipe.model, num_frames=num_frames)}
+        report["diagnostics"] = {"direction_sensitivity": direction_sensitivity(pipe.model, num_frames=num_frames),
+                                 "pure_noise_drift": pure_noise_drift(pipe.model, num_frames=num_frames)}
     return _jsonable(report)
 
 
@@ -189,6 +191,59 @@ def direction_sensitivity(model, *, n: int = 24, seed: int = 7, timesteps: tuple
         rows.append({"t": t, "mse": mse, "opposite_vs_true": (mse["opposite"] - mse["true"]) / mse["true"],
                      "empty_vs_true": (mse["empty"] - mse["true"]) / mse["true"]})
     return {"n": n, "seed": seed, "timesteps": rows}
+
+
+def _centroid(video: torch.Tensor) -> torch.Tensor:
+    """(3, F, H, W) in [-1, 1] -> (F, 2) per-frame (y, x) centre of mass of the difference from the background."""
+    background = torch.tensor(world.BACKGROUND, dtype=torch.float32) / 127.5 - 1
+    mass = (video.float() - background[:, None, None, None]).abs().sum(0)  # (F, H, W)
+    mass = mass / mass.sum((1, 2), keepdim=True).clamp(min=1e-12)
+    ys = torch.arange(video.shape[-2], dtype=torch.float32)
+    xs = torch.arange(video.shape[-1], dtype=torch.float32)
+    return torch.stack([(mass.sum(2) * ys).sum(1), (mass.sum(1) * xs).sum(1)], dim=-1)
+
+
+def pure_noise_drift(model, *, caption: str = "a big red circle moving {} quickly", n_noise: int = 4,
+                     n_renders: int = 64, seed: int = 11, num_frames: int | None = None) -> dict:
+    """Does the model's first denoising step already move the object the way the prompt says?
+
+    At the last timestep (SNR ~ 0) the best x0 prediction is the mean of the caption's renders, and
+    that mean drifts: the world draws start positions so that the whole path fits, so a "left" object
+    sits right of centre early and left of it late. The direction is decided at the first steps, so a
+    model whose pure-noise prediction is static leaves the sense of motion to the noise. For each
+    direction word in `caption`, the travel (pixels, along the direction: positive = the right sense)
+    of the centre of mass from the first to the last frame, of the model's x0 prediction (mean over
+    n_noise noise draws) and of the mean of n_renders renders. Returns the rows and the mean ratio
+    model / data (~0: static, 1: the optimum, < 0: the wrong sense). A diagnostic, not a judged score.
+    """
+    cfg = model.cfg
+    num_frames = num_frames or cfg.num_frames
+    size = cfg.sample_size
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    t = model.schedule.num_timesteps - 1
+    captions = [caption.format(d) for d in world.DIRECTIONS]
+    noise = torch.randn((n_noise, cfg.in_channels, num_frames, size, size), generator=torch.Generator().manual_seed(seed))
+    rows = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for direction, cap in zip(world.DIRECTIONS, captions):
+                cond = model.encode(model.text.tokenize([cap] * n_noise)[0].to(device), num_frames)
+                x_t = noise.to(device, dtype)
+                out = model(x_t, torch.full((n_noise,), t, device=device), cond).float()
+                x0_pred = model.schedule.to_x0(out, x_t.float(), t, cfg.prediction_type).mean(0).cpu()
+                renders = torch.stack([world.render(cap, seed + i, num_frames=num_frames, height=size, width=size,
+                                                    fps=cfg.fps).video for i in range(n_renders)])
+                axis = torch.tensor(world.DIRECTION_VECTORS[direction], dtype=torch.float32)  # (dy, dx)
+                travel = {name: float(((c[-1] - c[0]) * axis).sum())
+                          for name, c in (("model", _centroid(x0_pred)), ("data", _centroid(renders.mean(0))))}
+                rows.append({"caption": cap, "model_travel": travel["model"], "data_travel": travel["data"]})
+    finally:
+        model.train(was_training)
+    ratio = float(np.mean([r["model_travel"] / r["data_travel"] for r in rows]))
+    return {"t": t, "n_noise": n_noise, "n_renders": n_renders, "seed": seed, "rows": rows, "ratio": ratio}
 
 
 def _progress(items, enabled: bool):
@@ -300,6 +355,15 @@ def report_markdown(report: dict) -> str:
             m = r["mse"]
             lines.append(f"| {r['t']} | {m['true']:.5f} | {m['opposite']:.5f} | {m['empty']:.5f} "
                          f"| {100 * r['opposite_vs_true']:+.2f}% | {100 * r['empty_vs_true']:+.1f}% |")
+    drift = report.get("diagnostics", {}).get("pure_noise_drift")
+    if drift:
+        lines += ["", "## Diagnostic: does the first step move the object the right way?", "",
+                  f"Travel (pixels, first to last frame, along the direction word; negative = the wrong sense) of the "
+                  f"centre of mass of the x0 prediction from pure noise (t = {drift['t']}, mean over {drift['n_noise']} "
+                  f"noise draws, seed {drift['seed']}) and of the mean of {drift['n_renders']} renders, the optimum. "
+                  f"Model / data, averaged: {drift['ratio']:.2f}.", "",
+                  "| caption | model | data |", "|---|---|---|",
+                  *(f"| {r['caption']} | {r['model_travel']:+.1f} | {r['data_travel']:+.1f} |" for r in drift["rows"])]
     lines += ["", "## Prompts and seeds", ""]
     for c in cats:
         seeds = report["seeds"][c]

@@ -454,7 +454,7 @@ def export_checkpoint(
 # ------------------------------------------------------------------------------ evaluation
 def quick_eval(model: VideoModel, cfg: TrainConfig, n: int, steps: int, num_frames: int) -> dict:
     """Generate a small fixed prompt set with the EMA model and judge it."""
-    from .evaluate import direction_sensitivity
+    from .evaluate import direction_sensitivity, pure_noise_drift
     from .judge import judge, summarize
     from .pipeline import VideoPipeline
     from .world import evaluation_prompts
@@ -471,6 +471,8 @@ def quick_eval(model: VideoModel, cfg: TrainConfig, n: int, steps: int, num_fram
     sens = direction_sensitivity(model, n=n, timesteps=(990, 960), num_frames=num_frames)
     for row in sens["timesteps"]:
         summary[f"direction_sensitivity_t{row['t']}"] = row["opposite_vs_true"]
+    # Does the prediction from pure noise move the object the prompt's way? (model / data travel; 0 = static.)
+    summary["pure_noise_drift"] = pure_noise_drift(model, num_frames=num_frames)["ratio"]
     return summary
 
 
