@@ -224,6 +224,7 @@ def pure_noise_drift(model, *, caption: str = "a big red circle moving {} quickl
     t = model.schedule.num_timesteps - 1
     captions = [caption.format(d) for d in world.DIRECTIONS]
     noise = torch.randn((n_noise, cfg.in_channels, num_frames, size, size), generator=torch.Generator().manual_seed(seed))
+    x_t, t_b = noise.to(device, dtype), torch.full((n_noise,), t, device=device)  # the same for every caption
     rows = []
     was_training = model.training
     model.eval()
@@ -231,8 +232,7 @@ def pure_noise_drift(model, *, caption: str = "a big red circle moving {} quickl
         with torch.inference_mode():
             for direction, cap in zip(world.DIRECTIONS, captions):
                 cond = model.encode(model.text.tokenize([cap] * n_noise)[0].to(device), num_frames)
-                x_t = noise.to(device, dtype)
-                out = model(x_t, torch.full((n_noise,), t, device=device), cond).float()
+                out = model(x_t, t_b, cond).float()
                 x0_pred = model.schedule.to_x0(out, x_t.float(), t, cfg.prediction_type).mean(0).cpu()
                 renders = torch.stack([world.render(cap, seed + i, num_frames=num_frames, height=size, width=size,
                                                     fps=cfg.fps).video for i in range(n_renders)])
