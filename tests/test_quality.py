@@ -4,8 +4,8 @@ sampler and settings, scored by the judge.
 The floors are the checkpoint's measured rates on exactly this set (MEASURED) less a margin of
 two prompts, so that float differences between machines cannot flip the test but a broken sampler,
 schedule, guidance or conditioning path (which drops colour accuracy to chance, 1/7) cannot pass.
-Issue #5 asks for >= 90% all-correct here; the shipped checkpoint does not reach that yet (its
-card.md says by how much), so these floors guard what it does reach.
+Issue #5 asks for >= 90% all-correct here (21.6 of 24); the shipped checkpoint gets 20 of 24 (its
+card.md says how far each bar is on 200 prompts), so these floors guard what it does reach.
 """
 
 from __future__ import annotations
@@ -20,8 +20,14 @@ from vidgen.world import evaluation_prompts
 N_PROMPTS = 24
 MARGIN = 2 / N_PROMPTS
 # Measured on this set with the shipped checkpoint (python -m pytest tests/test_quality.py -s prints them).
-# Measured: color 24/24, shape 24/24, stability 0.987 (and all-correct 7/24; direction is at chance).
-MEASURED = {"color_accuracy": 24 / 24, "shape_accuracy": 24 / 24, "stability_mean": 0.987}
+# Measured: color 24/24, shape 23/24, stability 0.982, all-correct 20/24. The all-correct floor also catches
+# a model that has stopped reading the direction word: direction at chance (1/4) caps all-correct near 6/24.
+MEASURED = {
+    "color_accuracy": 24 / 24,
+    "shape_accuracy": 23 / 24,
+    "stability_mean": 0.982,
+    "all_correct_rate": 20 / 24,
+}
 
 
 @pytest.mark.slow
@@ -31,6 +37,6 @@ def test_shipped_checkpoint_quality_does_not_regress():
     assert len(prompts) == N_PROMPTS
     results = [judge(pipe(p.caption, seed=p.seed).frames, p.caption) for p in prompts]
     summary = summarize(results)
-    print({k: summary[k] for k in MEASURED} | {"all_correct_rate": summary["all_correct_rate"]})
+    print({k: summary[k] for k in MEASURED} | {"direction_accuracy": summary["direction_accuracy"]})
     for key, measured in MEASURED.items():
         assert summary[key] >= measured - MARGIN, f"{key} fell to {summary[key]:.3f} (shipped: {measured:.3f})"
