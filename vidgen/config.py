@@ -92,7 +92,8 @@ class ModelConfig:
     # condition, and it gives "moving left" a first-order way to say where the object is at frame f.
     # The MLP's last layer is zero-initialised, so turning it on for a warm start changes nothing.
     # Trained for 3,200 GPU steps (stage 4, README): its output tells "left" from "right" (0.15 apart,
-    # "red" and "blue" 0.22), but the model still does not use the difference, so direction stays at chance.
+    # "red" and "blue" 0.22), but the model did not use the difference: direction stayed at chance until
+    # stages 5-6 trained on the noisiest steps against multi-render targets (README).
     word_embedding: bool = False
     # Words whose BPE tokens get their own embedding rows; every other token shares one "unknown"
     # row. Empty = the full 49,408-token open_clip vocabulary.
