@@ -93,8 +93,9 @@ def test_view_pictures_are_uint8_images():
 
 
 def test_streamed_pictures_round_trip(tmp_path):
-    """The per-step pictures are written with fast encoder settings: PNG stays lossless, WebP decodes
-    to the same size (it is lossy), and both are real files of their format."""
+    """The per-step pictures are written with fast encoder settings: PNG stays lossless, WebP and JPEG
+    decode to the same size (they are lossy; JPEG stays close on a smooth picture), and all are real
+    files of their format."""
     from PIL import Image
 
     img = np.random.default_rng(2).integers(0, 256, (40, 72, 3), dtype=np.uint8)
@@ -104,6 +105,14 @@ def test_streamed_pictures_round_trip(tmp_path):
     webp = views.write_image(img, tmp_path / "attention.webp")
     with Image.open(webp) as im:
         assert im.format == "WEBP" and im.size == (72, 40)
+    smooth = np.zeros((40, 72, 3), dtype=np.uint8)
+    smooth[8:24, 10:30] = (220, 40, 40)  # a red square on black, like a preview frame
+    jpg = views.write_image(smooth, tmp_path / "preview.jpg")
+    with Image.open(jpg) as im:
+        assert im.format == "JPEG" and im.size == (72, 40)
+        decoded = np.asarray(im.convert("RGB")).astype(int)
+    # 4:4:4: the square's colour is exact to a few levels right up to its edge pixels
+    assert np.abs(decoded[8:24, 10:30] - smooth[8:24, 10:30]).max() <= 12
 
 
 def test_text_helpers():
@@ -200,6 +209,8 @@ def test_generate_streams_steps_then_video_files_and_explorer(run, tmp_path):
     assert [u.step for u in steps] == [1, 2, 3] and all(u.seed == 5 for u in run)
     first_preview = np.asarray(Image.open(steps[0].preview))
     assert first_preview.dtype == np.uint8 and first_preview.shape[-1] == 3 and steps[0].attention.endswith(".webp")
+    # the 4 frames at their own 32x32 size in one row, 2 px apart (the page upscales them)
+    assert first_preview.shape == (32, 4 * 32 + 3 * 2, 3) and steps[0].preview.endswith(".jpg")
     assert len({u.preview for u in steps}) == 3, "one file per step: a file is never rewritten while served"
     assert "Step 1 / 3" in steps[0].status
     video_update, done = run[-2], run[-1]

@@ -89,6 +89,12 @@ def test_example_generate_live_preview_video_and_explorer(page, browser_app):
     sync_api.expect(page.locator("#vg-status")).to_contain_text("Done")
     previews = page.evaluate("window.__previews")
     assert len(previews) >= 3, f"the preview changed {len(previews) - 1} times, expected at least twice"
+    # The preview is sent at the frames' own size; the page stretches it over its block, crisply.
+    shown, natural, block, rendering = page.evaluate("""() => { const img = document.querySelector('#vg-preview img');
+      return [img.getBoundingClientRect().width, img.naturalWidth,
+              document.querySelector('#vg-preview').getBoundingClientRect().width, getComputedStyle(img).imageRendering]; }""")
+    assert shown > 1.5 * natural and shown > 0.95 * block - 4, (shown, natural, block)
+    assert rendering in ("pixelated", "crisp-edges")
     page.screenshot(path=str(ARTIFACTS / "app-2-generated.png"), full_page=True)
 
     page.locator("#vg-tab-words-button, [role=tab]:has-text('Words → pixels')").first.click()

@@ -347,7 +347,7 @@ class Engine:
                             status=(f"**Step {ev.step + 1} / {ev.num_steps}** &nbsp; `{progress_bar(ev.step + 1, ev.num_steps)}`"
                                     f" &nbsp; t = {ev.t} · {elapsed:.1f} s · seed {seed}"),
                             seed=seed, step=ev.step + 1, num_steps=ev.num_steps,
-                            preview=views.write_image(views.preview_image(shown), run / f"preview-{ev.step:03d}.png"),
+                            preview=views.write_image(views.preview_image(shown), run / f"preview-{ev.step:03d}.jpg"),
                             attention=None if (strip := views.live_attention_image(ev.preview, heat)) is None
                             else views.write_image(strip, run / f"attention-{ev.step:03d}.webp"),
                             warnings=warnings if ev.step == 0 else [],
