@@ -62,11 +62,6 @@ def make_screenshot(checkpoint: str, prompt: str, seed: int, out: Path, width: i
     os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="vidgen-media-")
     demo = app.build_demo(checkpoint)
     demo.engine.pipeline()
-    from vidgen.ui.engine import make_request
-
-    # One run first, so the status line in the picture shows a warm app's timings, not the first call's.
-    for _ in demo.engine.generate(make_request(prompt, seed=seed, random_seed=False)):
-        pass
     demo.queue(**app.QUEUE)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                             **app.launch_options())
