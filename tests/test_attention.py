@@ -75,12 +75,14 @@ def manual_attention(attn, x, context=None, key_mask=None, use_bias=True):
     return out @ attn.to_out.weight.T + attn.to_out.bias, probs
 
 
+# cpu_explicit_max=0: always torch's fused kernel; the default: the written-out form for these sizes.
+@pytest.mark.parametrize("cpu_explicit_max", [0, 64 * 64], ids=["fused", "explicit"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_sdpa_eager_and_manual_agree(kind):
+def test_sdpa_eager_and_manual_agree(kind, cpu_explicit_max):
     attn = make_attention(kind)
     x, context, key_mask, layout = inputs(kind)
     with torch.no_grad():
-        attn.processor = SDPAProcessor()
+        attn.processor = SDPAProcessor(cpu_explicit_max)
         sdpa = attn(x, context, key_mask, layout)
         attn.processor = EagerProcessor()
         eager = attn(x, context, key_mask, layout)
@@ -90,6 +92,34 @@ def test_sdpa_eager_and_manual_agree(kind):
     torch.testing.assert_close(eager, ref, rtol=0, atol=1e-5)
 
 
+def test_sdpa_processor_uses_the_fused_kernel_only_above_its_cpu_bound(monkeypatch):
+    fused_calls = []
+    real = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda *a, **kw: fused_calls.append(a[0].shape) or real(*a, **kw))
+    attn = make_attention("spatial")
+    x, *_ = inputs("spatial")  # Nq = Nk = 6: 36 scores per (batch, head)
+    with torch.no_grad():
+        for bound, fused in ((36, False), (35, True), (0, True)):
+            fused_calls.clear()
+            attn.processor = SDPAProcessor(bound)
+            attn(x)
+            assert bool(fused_calls) == fused, bound
+
+
+def test_sdpa_processor_paths_have_the_same_gradients():
+    attn = make_attention("temporal")
+    x, *_ = inputs("temporal")
+    grads = []
+    for bound in (0, 64 * 64):
+        attn.zero_grad()
+        attn.processor = SDPAProcessor(bound)
+        attn(x).square().sum().backward()
+        grads.append({n: p.grad.clone() for n, p in attn.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-5)
+
+
 def test_temporal_gate_zero_is_plain_attention():
     attn = make_attention("temporal")
     x, *_ = inputs("temporal")
@@ -97,7 +127,7 @@ def test_temporal_gate_zero_is_plain_attention():
         with_bias = attn(x)
         attn.gate.zero_()
         plain_ref, _ = manual_attention(attn, x, use_bias=False)
-        for proc in (SDPAProcessor(), EagerProcessor()):
+        for proc in (SDPAProcessor(0), SDPAProcessor(), EagerProcessor()):
             attn.processor = proc
             torch.testing.assert_close(attn(x), plain_ref, rtol=0, atol=1e-5)
     assert (with_bias - plain_ref).abs().max() > 1e-3  # the bias mattered before the gate was closed

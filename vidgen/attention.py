@@ -1,7 +1,8 @@
 """Attention with swappable processors (diffusers style).
 
 `Attention` owns the projections; *how* attention is computed lives in a processor:
-- `SDPAProcessor` (default, fast): F.scaled_dot_product_attention, never materializes probabilities.
+- `SDPAProcessor` (default, fast): F.scaled_dot_product_attention, never materializes probabilities
+  (except for short sequences on the CPU, where the written-out form is the faster kernel).
 - `EagerProcessor`: softmax(QK^T / sqrt(d) + bias) V written out, handing the probabilities to a
   callback; the recorder installs it to capture attention maps.
 - `ZeroProcessor`: outputs zeros, so a residual branch becomes the identity (an ablation, e.g.
@@ -97,11 +98,36 @@ class Attention(nn.Module):
         return self.processor(self, x, context, key_mask, layout)
 
 
+def attention_probs(attn: Attention, q: torch.Tensor, k: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+    """softmax(QK^T / sqrt(d) + bias), written out: (B', heads, Nq, Nk) from q (B', heads, Nq, d)
+    and k (B', heads, Nk, d)."""
+    # The scale goes on q (never larger than the scores) and the bias is added in place: two
+    # fewer passes over the (B', heads, Nq, Nk) scores than writing the formula out.
+    scores = (q * (1.0 / math.sqrt(attn.head_dim))) @ k.transpose(-2, -1)
+    bias = attn.attn_bias(key_mask, q.shape[-2], k.shape[-2], q.dtype)
+    if bias is not None:
+        scores += bias
+    return scores.softmax(dim=-1)
+
+
 class SDPAProcessor:
-    """The fast path: fused scaled-dot-product attention; probabilities are never materialized."""
+    """The fast path: scaled-dot-product attention without handing out probabilities.
+
+    On the CPU, torch's fused kernel is slower than the written-out softmax when each score
+    matrix is small (its per-(batch, head) overhead dominates), so calls with Nq * Nk <=
+    `cpu_explicit_max` use the written-out form there: on the shipped model (2 CPU threads) that is
+    temporal (16x16) and spatial (64x64) attention, and a default generation went 1113 -> 979 ms
+    (benchmarks/bench_before_after.py). Cross attention (1024x32) was slower written out, hence the bound.
+    Set it to 0 to always use the fused kernel. Other devices always use the fused kernel.
+    """
+
+    def __init__(self, cpu_explicit_max: int = 64 * 64):
+        self.cpu_explicit_max = cpu_explicit_max
 
     def __call__(self, attn: Attention, x, context=None, key_mask=None, layout=()):
         q, k, v = attn.qkv(x, context)
+        if q.device.type == "cpu" and q.shape[-2] * k.shape[-2] <= self.cpu_explicit_max:
+            return attn.merge(attention_probs(attn, q, k, key_mask) @ v)
         bias = attn.attn_bias(key_mask, q.shape[-2], k.shape[-2], q.dtype)
         return attn.merge(F.scaled_dot_product_attention(q, k, v, attn_mask=bias))
 
@@ -115,13 +141,7 @@ class EagerProcessor:
 
     def __call__(self, attn: Attention, x, context=None, key_mask=None, layout=()):
         q, k, v = attn.qkv(x, context)
-        # The scale goes on q (never larger than the scores) and the bias is added in place: two
-        # fewer passes over the (B', heads, Nq, Nk) scores than writing the formula out.
-        scores = (q * (1.0 / math.sqrt(attn.head_dim))) @ k.transpose(-2, -1)
-        bias = attn.attn_bias(key_mask, q.shape[-2], k.shape[-2], q.dtype)
-        if bias is not None:
-            scores += bias
-        probs = scores.softmax(dim=-1)
+        probs = attention_probs(attn, q, k, key_mask)
         if self.on_probs is not None:
             self.on_probs(attn, probs, layout)
         return attn.merge(probs @ v)
