@@ -176,9 +176,9 @@ def build_demo(pipe_or_checkpoint=None, *, defaults: Defaults | None = None, dev
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="vg-stop")
             with gr.Column(scale=3):
                 status = gr.Markdown("Press **Generate**.", elem_id="vg-status")
-                preview = gr.Image(label="Denoising preview", format="png", interactive=False,
+                preview = gr.Image(label="Denoising preview", format="jpeg", interactive=False,
                                    elem_id="vg-preview", elem_classes="vg-pixelated")
-                live = gr.Image(label="Attention at this step", format="webp", interactive=False,
+                live = gr.Image(label="Attention at this step", format="jpeg", interactive=False,
                                 elem_id="vg-live", elem_classes="vg-pixelated")
                 gr.Markdown(text.LIVE_HELP)
                 video = gr.Video(label="Video", interactive=False, autoplay=True, loop=True, height=320,

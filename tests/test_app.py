@@ -208,7 +208,7 @@ def test_generate_streams_steps_then_video_files_and_explorer(run, tmp_path):
     steps = [u for u in run if u.preview is not None and u.video is None]
     assert [u.step for u in steps] == [1, 2, 3] and all(u.seed == 5 for u in run)
     first_preview = np.asarray(Image.open(steps[0].preview))
-    assert first_preview.dtype == np.uint8 and first_preview.shape[-1] == 3 and steps[0].attention.endswith(".webp")
+    assert first_preview.dtype == np.uint8 and first_preview.shape[-1] == 3 and steps[0].attention.endswith(".jpg")
     # the 4 frames at their own 32x32 size in one row, 2 px apart (the page upscales them)
     assert first_preview.shape == (32, 4 * 32 + 3 * 2, 3) and steps[0].preview.endswith(".jpg")
     assert len({u.preview for u in steps}) == 3, "one file per step: a file is never rewritten while served"

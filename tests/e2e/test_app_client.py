@@ -46,7 +46,7 @@ def test_generate_returns_playable_mp4_and_maps(client):
     maps_frames, maps, meta = read_npz(npz)
     assert maps_frames.shape[0] == 4 and "word/circle" in maps and "temporal" in maps
     assert maps["step_word/circle"].shape[0] == 3 and meta["prompt"] == "a red circle moving left"
-    assert preview.endswith(".jpg") and attention.endswith(".webp")  # fast to encode, light to send
+    assert preview.endswith(".jpg") and attention.endswith(".jpg")  # fast to encode, light to send
 
 
 def test_audio_and_image_inputs(client, tmp_path):

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, *[pytest.mark.filterwarnings(f)
     "ignore:.*no_silent_downcasting", "ignore:The copy keyword is deprecated",
     "ignore:Examples will be cached but not all input components")]]
 
-RUN_FILES = ("preview-*.jpg", "attention-*.webp", "vidgen.mp4", "vidgen.gif", "vidgen-maps.npz")
+RUN_FILES = ("preview-*.jpg", "attention-*.jpg", "vidgen.mp4", "vidgen.gif", "vidgen-maps.npz")
 
 
 def test_no_leak_over_20_generations(tiny_checkpoint, launch_app, tmp_path):

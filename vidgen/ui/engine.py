@@ -144,8 +144,8 @@ class Update:
     seed: int
     step: int = 0
     num_steps: int = 0
-    preview: str | None = None  # PNG path
-    attention: str | None = None  # WebP path
+    preview: str | None = None  # JPEG path
+    attention: str | None = None  # JPEG path
     video: str | None = None
     files: list[str] | None = None
     explorer: ExplorerData | None = None
@@ -349,7 +349,7 @@ class Engine:
                             seed=seed, step=ev.step + 1, num_steps=ev.num_steps,
                             preview=views.write_image(views.preview_image(shown), run / f"preview-{ev.step:03d}.jpg"),
                             attention=None if (strip := views.live_attention_image(ev.preview, heat)) is None
-                            else views.write_image(strip, run / f"attention-{ev.step:03d}.webp"),
+                            else views.write_image(strip, run / f"attention-{ev.step:03d}.jpg"),
                             warnings=warnings if ev.step == 0 else [],
                         )
                         yield last
