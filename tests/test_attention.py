@@ -75,10 +75,19 @@ def manual_attention(attn, x, context=None, key_mask=None, use_bias=True):
     return out @ attn.to_out.weight.T + attn.to_out.bias, probs
 
 
+@pytest.fixture
+def two_threads():
+    """SDPAProcessor writes short attention out only with more than one torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
 # cpu_explicit_max=0: always torch's fused kernel; the default: the written-out form for these sizes.
 @pytest.mark.parametrize("cpu_explicit_max", [0, 64 * 64], ids=["fused", "explicit"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_sdpa_eager_and_manual_agree(kind, cpu_explicit_max):
+def test_sdpa_eager_and_manual_agree(kind, cpu_explicit_max, two_threads):
     attn = make_attention(kind)
     x, context, key_mask, layout = inputs(kind)
     with torch.no_grad():
@@ -92,7 +101,7 @@ def test_sdpa_eager_and_manual_agree(kind, cpu_explicit_max):
     torch.testing.assert_close(eager, ref, rtol=0, atol=1e-5)
 
 
-def test_sdpa_processor_uses_the_fused_kernel_only_above_its_cpu_bound(monkeypatch):
+def test_sdpa_processor_writes_out_only_small_attention_on_several_threads(monkeypatch, two_threads):
     fused_calls = []
     real = torch.nn.functional.scaled_dot_product_attention
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
@@ -100,14 +109,15 @@ def test_sdpa_processor_uses_the_fused_kernel_only_above_its_cpu_bound(monkeypat
     attn = make_attention("spatial")
     x, *_ = inputs("spatial")  # Nq = Nk = 6: 36 scores per (batch, head)
     with torch.no_grad():
-        for bound, fused in ((36, False), (35, True), (0, True)):
+        for num_threads, bound, fused in ((2, 36, False), (2, 35, True), (2, 0, True), (1, 36, True)):
+            torch.set_num_threads(num_threads)
             fused_calls.clear()
             attn.processor = SDPAProcessor(bound)
             attn(x)
-            assert bool(fused_calls) == fused, bound
+            assert bool(fused_calls) == fused, (num_threads, bound)
 
 
-def test_sdpa_processor_paths_have_the_same_gradients():
+def test_sdpa_processor_paths_have_the_same_gradients(two_threads):
     attn = make_attention("temporal")
     x, *_ = inputs("temporal")
     grads = []
@@ -120,7 +130,7 @@ def test_sdpa_processor_paths_have_the_same_gradients():
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-5)
 
 
-def test_temporal_gate_zero_is_plain_attention():
+def test_temporal_gate_zero_is_plain_attention(two_threads):
     attn = make_attention("temporal")
     x, *_ = inputs("temporal")
     with torch.no_grad():

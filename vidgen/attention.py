@@ -113,12 +113,13 @@ def attention_probs(attn: Attention, q: torch.Tensor, k: torch.Tensor, key_mask:
 class SDPAProcessor:
     """The fast path: scaled-dot-product attention without handing out probabilities.
 
-    On the CPU, torch's fused kernel is slower than the written-out softmax when each score
-    matrix is small (its per-(batch, head) overhead dominates), so calls with Nq * Nk <=
-    `cpu_explicit_max` use the written-out form there: on the shipped model (2 CPU threads) that is
-    temporal (16x16) and spatial (64x64) attention, and a default generation went 1113 -> 979 ms
-    (benchmarks/bench_before_after.py). Cross attention (1024x32) was slower written out, hence the bound.
-    Set it to 0 to always use the fused kernel. Other devices always use the fused kernel.
+    On a CPU with more than one torch thread, torch's fused kernel is slower than the written-out
+    softmax when each score matrix is small, so calls with Nq * Nk <= `cpu_explicit_max` use the
+    written-out form there: on the shipped model that is temporal (16x16) and spatial (64x64)
+    attention, and a default generation on 2 threads went 1113 -> 979 ms
+    (benchmarks/bench_before_after.py). On 1 thread the written-out form was 4% slower (1647 -> 1716
+    and 1712 -> 1780 ms), and cross attention (1024x32) was slower written out, hence both conditions.
+    Set `cpu_explicit_max` to 0 to always use the fused kernel. Other devices always use it.
     """
 
     def __init__(self, cpu_explicit_max: int = 64 * 64):
@@ -126,7 +127,8 @@ class SDPAProcessor:
 
     def __call__(self, attn: Attention, x, context=None, key_mask=None, layout=()):
         q, k, v = attn.qkv(x, context)
-        if q.device.type == "cpu" and q.shape[-2] * k.shape[-2] <= self.cpu_explicit_max:
+        if (q.device.type == "cpu" and q.shape[-2] * k.shape[-2] <= self.cpu_explicit_max
+                and torch.get_num_threads() > 1):
             return attn.merge(attention_probs(attn, q, k, key_mask) @ v)
         bias = attn.attn_bias(key_mask, q.shape[-2], k.shape[-2], q.dtype)
         return attn.merge(F.scaled_dot_product_attention(q, k, v, attn_mask=bias))
