@@ -4,7 +4,7 @@ sampler and settings, scored by the judge.
 The floors are the checkpoint's measured rates on exactly this set (MEASURED) less a margin of
 two prompts, so that float differences between machines cannot flip the test but a broken sampler,
 schedule, guidance or conditioning path (which drops colour accuracy to chance, 1/7) cannot pass.
-Issue #5 asks for >= 90% all-correct here (21.6 of 24): the shipped checkpoint gets 22 of 24. The
+Issue #5 asks for >= 90% all-correct here (21.6 of 24): the shipped checkpoint gets 23 of 24. The
 floor stays two prompts below that, like the others, so a different float path cannot flip it.
 """
 
@@ -26,8 +26,8 @@ MARGIN = 2 / N_PROMPTS
 MEASURED = {
     "color_accuracy": 24 / 24,
     "shape_accuracy": 24 / 24,
-    "stability_mean": 0.949,
-    "all_correct_rate": 22 / 24,
+    "stability_mean": 1.000,
+    "all_correct_rate": 23 / 24,
 }
 
 
