@@ -20,7 +20,7 @@ from vidgen.world import evaluation_prompts
 N_PROMPTS = 24
 MARGIN = 2 / N_PROMPTS
 # Measured on this set with the shipped checkpoint (python -m pytest tests/test_quality.py -s prints them).
-# Measured: color 24/24, shape 24/24, stability 0.949, all-correct 22/24 (direction 23/24). The all-correct
+# Measured: color 24/24, shape 24/24, stability 1.000, all-correct 23/24 (direction 23/24). The all-correct
 # floor also catches a model that has stopped reading the direction word: direction at chance (1/4) caps
 # all-correct near 6/24.
 MEASURED = {

@@ -2,7 +2,7 @@
 
 `Attention` owns the projections; *how* attention is computed lives in a processor:
 - `SDPAProcessor` (default, fast): F.scaled_dot_product_attention, never materializes probabilities
-  (except for short sequences on the CPU, where the written-out form is the faster kernel).
+  (except for short sequences on a CPU with several torch threads, where the written-out form is faster).
 - `EagerProcessor`: softmax(QK^T / sqrt(d) + bias) V written out, handing the probabilities to a
   callback; the recorder installs it to capture attention maps.
 - `ZeroProcessor`: outputs zeros, so a residual branch becomes the identity (an ablation, e.g.
